@@ -1,0 +1,48 @@
+"""Build a study's report and print its table.
+
+    python -m sgprepro.results --runs multirun/table1_eth10g --study experiments/table1_eth10g \
+        --out reports/table1_eth10g [--source wandb:<entity>/<project>] [--replay replay.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from sgprepro.results.report import write_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sgprepro.results", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, help="sweep root holding <job>/run.json")
+    parser.add_argument("--study", type=Path, required=True,
+                        help="study dir with layout.yaml and paper.csv")
+    parser.add_argument("--out", type=Path, required=True, help="report directory to write")
+    parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
+    parser.add_argument("--replay", type=Path,
+                        help="CSV of the timing engine's paper-scale replay to render")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every problem")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.runs is None and args.source is None:
+        parser.error("give --runs <dir> or --source wandb:<entity>/<project>")
+    replay = pd.read_csv(args.replay) if args.replay is not None else None
+    report = write_report(args.runs, args.out, args.study, replay, source=args.source)
+    print(report.markdown)
+    problems = report.collected.problems
+    if problems:
+        print(f"{len(problems)} problem(s) in the records (see {args.out}/provenance.json):",
+              file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

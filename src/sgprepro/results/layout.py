@@ -1,0 +1,94 @@
+"""A study's table layout (`experiments/<study>/layout.yaml`) and the paper's published numbers.
+
+The paper's labels ("AllReduce SGD", "SGP (1 peer)") live only in the layout file; code uses the
+algorithm keys of the run records (`allreduce dpsgd adpsgd sgp osgp`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+PAPER_COLUMNS: tuple[str, ...] = ("algorithm", "nodes", "top1", "s_per_itr")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one study's table is laid out.
+
+    Attributes:
+        study: value of `cell.study` selecting the runs.
+        title: table title, e.g. "Table 1 of Assran et al. 2019 (10 GbE)".
+        algorithms: `(key, label)` pairs in row order.
+        nodes: node counts, in column order.
+        paper: published values, columns `PAPER_COLUMNS` (+ `source`), keyed by algorithm key.
+        paper_source: citation of the published values.
+        baseline: algorithm key the gaps and speed-ups are measured against.
+        network: optional `cell.network` filter; None keeps every network (there must be one).
+    """
+
+    study: str
+    title: str
+    algorithms: tuple[tuple[str, str], ...]
+    nodes: tuple[int, ...]
+    paper: pd.DataFrame
+    paper_source: str
+    baseline: str = "allreduce"
+    network: str | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Algorithm key -> paper label."""
+        return dict(self.algorithms)
+
+    def paper_value(self, algorithm: str, nodes: int, column: str) -> float | None:
+        """The published `column` ("top1" or "s_per_itr") for one cell, or None."""
+        sel = self.paper[(self.paper["algorithm"] == algorithm) & (self.paper["nodes"] == nodes)]
+        if column not in self.paper.columns or sel.empty or pd.isna(sel[column].iloc[0]):
+            return None
+        return float(sel[column].iloc[0])
+
+
+def read_paper_csv(path: Path) -> pd.DataFrame:
+    """Read a paper.csv (lines starting with `#` are comments)."""
+    df = pd.read_csv(path, comment="#")
+    missing = [c for c in PAPER_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"paper file={path} lacks columns {missing}; expected header "
+            f"{','.join(PAPER_COLUMNS)}[,source]"
+        )
+    df["nodes"] = df["nodes"].astype(int)
+    return df
+
+
+def load_layout(study_dir: Path) -> Layout:
+    """Read `<study_dir>/layout.yaml` and the paper file it names.
+
+    Raises:
+        ValueError: a required key is absent, naming the key and the file.
+    """
+    study_dir = Path(study_dir)
+    path = study_dir / "layout.yaml"
+    raw = yaml.safe_load(path.read_text())
+    for key in ("study", "title", "algorithms", "nodes", "paper", "baseline", "network"):
+        if key not in raw:
+            raise ValueError(
+                f"layout file={path} lacks key={key!r}; see experiments/table1_eth10g/layout.yaml"
+            )
+    algorithms = tuple((str(a["key"]), str(a["label"])) for a in raw["algorithms"])
+    paper_file = raw["paper"]
+    paper = read_paper_csv(study_dir / paper_file["file"])
+    return Layout(
+        study=str(raw["study"]),
+        title=str(raw["title"]),
+        algorithms=algorithms,
+        nodes=tuple(int(n) for n in raw["nodes"]),
+        paper=paper,
+        paper_source=str(paper_file["source"]),
+        baseline=str(raw["baseline"]),
+        network=None if raw["network"] is None else str(raw["network"]),
+    )

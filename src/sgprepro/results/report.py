@@ -1,0 +1,235 @@
+"""Write a study's report directory: tables, figures, provenance (the I/O around the pure parts).
+
+`out_dir/` receives table.{md,csv,tex} (the paper's Table 1 layout, emulated s/itr),
+table_extra.{md,csv,tex} (averaged-model top-1, wall-clock s/itr, consensus distance), runs.csv
+(one row per run record, status included), figures as PNG and PDF, provenance.json and, when a
+replay frame is given, timing_replay.{md,csv}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sgprepro.results import plots
+from sgprepro.results.analysis import consensus_gap
+from sgprepro.results.collect import CollectResult, assemble, collect_runs, load_curves
+from sgprepro.results.layout import Layout, load_layout
+from sgprepro.results.table import (
+    EXTRA_ROWS,
+    MAIN_ROWS,
+    coverage,
+    paper_table,
+    run_counts,
+    select_study,
+    table_caption,
+    to_csv,
+    to_latex,
+    to_markdown,
+)
+from sgprepro.results.wandb_source import (
+    SOURCE_PREFIX,
+    WandbApi,
+    curves_from_wandb,
+    parse_source,
+    records_from_wandb,
+)
+
+logger = logging.getLogger(__name__)
+
+VERSIONED_PACKAGES: tuple[str, ...] = (
+    "sgprepro", "torch", "numpy", "pandas", "matplotlib", "hydra-core", "wandb",
+)
+REPLAY_CAPTION = (
+    "Timing replay at the paper's scale: EMULATED by the timing engine (a model of the paper's "
+    "cluster and 10 GbE network), not measured. predicted = the engine's s/itr; published = "
+    "Table 1 of Assran et al. 2019 (wall-clock on the authors' cluster)."
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What `write_report` produced."""
+
+    collected: CollectResult
+    table: pd.DataFrame
+    caption: str
+    markdown: str
+    files: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """`git rev-parse HEAD` in `cwd`, or None when git or the repository is unavailable."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that shape the results (None if not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def replay_caption(replay: pd.DataFrame) -> str:
+    """Caption of the timing-replay table; notes calibration rows when the column exists."""
+    text = REPLAY_CAPTION
+    if "calibration" in replay.columns:
+        n_cal = int(replay["calibration"].astype(bool).sum())
+        text += (f" {n_cal} of {len(replay)} rows have calibration=True: their published values "
+                 "were used to fit the engine, so they are not independent checks.")
+    return text
+
+
+def format_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Floats to 4 significant digits, NaN as 'n/a', everything else as str (for text tables)."""
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return "n/a" if pd.isna(v) else f"{v:.4g}"
+        return str(v)
+
+    return df.map(fmt)
+
+
+def provenance(collected: CollectResult, layout: Layout, source: str,
+               captions: dict[str, str]) -> dict[str, Any]:
+    """The provenance record: code, versions, date, source and what became of every run."""
+    runs = collected.runs
+    sel = select_study(runs, layout) if len(runs) else runs
+    cov = coverage(runs, layout) if len(runs) else pd.DataFrame(columns=["status"])
+    cols = ["algorithm", "nodes", "network", "seed", "status", "config_hash", "run_dir"]
+    return {
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(Path(__file__).parent),
+        "versions": package_versions(),
+        "source": source,
+        "study": layout.study,
+        "paper_source": layout.paper_source,
+        "counts": run_counts(runs, layout) if len(runs) else {},
+        "runs": sel[cols].astype(object).where(sel[cols].notna(), None).to_dict("records"),
+        "missing_cells": cov[cov["status"] != "ok"].astype(object).to_dict("records"),
+        "run_git_commits": sorted({str(c) for c in sel.get("git_commit", []) if pd.notna(c)}),
+        "problems": [str(p) for p in collected.problems],
+        "captions": captions,
+    }
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str, formats: tuple[str, ...] = ("png", "pdf"),
+                dpi: int = 150) -> list[Path]:
+    """Save `fig` as `<name>.<format>` for each format."""
+    paths = [out_dir / f"{name}.{fmt}" for fmt in formats]
+    for p in paths:
+        fig.savefig(p, dpi=dpi)
+    return paths
+
+
+def load_source(runs_root: Path | None, source: str | None, api: WandbApi | None
+                ) -> tuple[CollectResult, pd.DataFrame, str]:
+    """Collect runs and their ok runs' curves from a directory or `wandb:<entity>/<project>`."""
+    if source is not None and source.startswith(SOURCE_PREFIX):
+        path = parse_source(source)
+        if api is None:
+            import wandb
+
+            api = wandb.Api()
+        wb_runs = list(api.runs(path))
+        collected = assemble(records_from_wandb(wb_runs, path))
+        curves = curves_from_wandb(wb_runs, path)
+        label = source
+    elif source is not None:
+        raise ValueError(f"source={source!r}: only 'wandb:<entity>/<project>' is supported")
+    elif runs_root is None:
+        raise ValueError("give a runs directory (--runs) or a source (--source wandb:<e>/<p>)")
+    else:
+        collected = collect_runs(Path(runs_root))
+        curves = load_curves(collected.ok["run_dir"])
+        label = str(runs_root)
+    ok_dirs = set(collected.ok["run_dir"]) if len(collected.runs) else set()
+    curves = curves[curves["run_dir"].isin(ok_dirs)].reset_index(drop=True)
+    return collected, curves, label
+
+
+
+
+def write_report(runs_root: Path | None, out_dir: Path, study_dir: Path,
+                 replay_df: pd.DataFrame | None = None, *, source: str | None = None,
+                 api: WandbApi | None = None, formats: tuple[str, ...] = ("png", "pdf"),
+                 dpi: int = 150) -> Report:
+    """Collect the runs and write the study's report directory.
+
+    Args:
+        runs_root: sweep root with the run directories (ignored when `source` is given).
+        out_dir: created if needed; files are overwritten.
+        study_dir: `experiments/<study>/` holding layout.yaml and paper.csv.
+        replay_df: the timing engine's paper-scale replay (any columns), rendered as given.
+        source: "wandb:<entity>/<project>" to read W&B instead of `runs_root`.
+        api: injectable `wandb.Api`-like object (tests pass a recorded fixture).
+        formats, dpi: figure file formats and resolution.
+
+    Returns:
+        The collected runs, the main table, its caption and Markdown, and the files written.
+    """
+    layout = load_layout(Path(study_dir))
+    collected, curves, label = load_source(runs_root, source, api)
+    runs = collected.runs
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+
+    def write(name: str, text: str) -> None:
+        (out_dir / name).write_text(text)
+        files.append(out_dir / name)
+
+    captions = {}
+    main = paper_table(runs, layout, MAIN_ROWS)
+    for stem, rows, df in (("table", MAIN_ROWS, main),
+                           ("table_extra", EXTRA_ROWS, paper_table(runs, layout, EXTRA_ROWS))):
+        cap = table_caption(runs, layout, rows)
+        captions[stem] = cap
+        write(f"{stem}.md", to_markdown(df, cap))
+        write(f"{stem}.csv", to_csv(df))
+        write(f"{stem}.tex", to_latex(df, cap, f"tab:{layout.study}:{stem}"))
+    write("runs.csv", to_csv(runs))
+
+    if replay_df is not None:
+        cap = replay_caption(replay_df)
+        captions["timing_replay"] = cap
+        write("timing_replay.md", to_markdown(format_frame(replay_df), cap))
+        write("timing_replay.csv", to_csv(replay_df))
+
+    gap = consensus_gap(runs, layout)
+    write("consensus_gap.csv", to_csv(gap))
+    figures = {
+        "top1_vs_s_per_itr_emulated": plots.accuracy_vs_time(runs, layout, "emulated"),
+        "s_per_itr_vs_nodes_emulated": plots.time_vs_nodes(runs, layout, "emulated"),
+        "s_per_itr_vs_nodes_wall": plots.time_vs_nodes(runs, layout, "wall"),
+        "val_top1_vs_emulated_time": plots.accuracy_curves(curves, layout, "emulated"),
+        "consensus_vs_iteration": plots.consensus_curves(curves, layout),
+        "consensus_vs_accuracy_gap": plots.consensus_vs_gap(gap, layout),
+    }
+    for name, fig in figures.items():
+        files.extend(save_figure(fig, out_dir, name, formats, dpi))
+
+    prov = provenance(collected, layout, label, captions)
+    write("provenance.json", json.dumps(prov, indent=2, default=str) + "\n")
+    md = to_markdown(main, captions["table"])
+    return Report(collected=collected, table=main, caption=captions["table"], markdown=md,
+                  files=tuple(files))

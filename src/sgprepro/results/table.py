@@ -1,0 +1,319 @@
+"""The paper-layout table: measured (mean over seeds) beside published, and its writers.
+
+Pure functions on the runs frame of `sgprepro.results.collect`. Only rows with status "ok" enter a
+cell; a cell with no such row shows "missing", and a cell with fewer seeds than the study ran shows
+"(n=k of m)", never a silent average over fewer runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sgprepro.results.collect import STATUSES
+from sgprepro.results.layout import Layout
+
+MISSING = "missing"
+NOT_PUBLISHED = "n/a"
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One quantity of the table.
+
+    Attributes:
+        metric: summary key averaged over seeds.
+        label: row label; says emulated or wall-clock for times.
+        paper_column: column of paper.csv holding the published value, or None.
+        decimals: printed decimals.
+    """
+
+    metric: str
+    label: str
+    paper_column: str | None
+    decimals: int
+
+
+ROWS: dict[str, RowSpec] = {
+    "top1": RowSpec("val/top1_node_mean", "top-1 % (node mean)", "top1", 2),
+    "s_per_itr": RowSpec("time/emulated_s_per_itr", "s/itr (emulated)", "s_per_itr", 3),
+    "top1_avg_model": RowSpec("val/top1_avg_model", "top-1 % (averaged model)", None, 2),
+    "wall_s_per_itr": RowSpec("time/wall_s_per_itr", "s/itr (wall-clock)", None, 3),
+    "consensus": RowSpec("consensus/distance", "consensus distance", None, 4),
+}
+MAIN_ROWS: tuple[str, ...] = ("top1", "s_per_itr")
+"""The paper's Table 1: node-mean top-1 and emulated s/itr."""
+EXTRA_ROWS: tuple[str, ...] = ("top1_avg_model", "wall_s_per_itr", "consensus")
+"""What the paper lacks: averaged-model top-1, wall-clock s/itr, consensus distance."""
+
+_MISSING_REASONS: tuple[str, ...] = ("conflict", "failed", "incomplete", "invalid", "duplicate")
+
+
+def select_study(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """Rows of `runs` belonging to the layout's study (and network, when the layout names one).
+
+    Raises:
+        ValueError: the study's runs span several networks and the layout names none.
+    """
+    sel = runs[runs["study"] == layout.study]
+    if layout.network is not None:
+        sel = sel[sel["network"] == layout.network]
+    networks = sorted(str(n) for n in sel["network"].dropna().unique())
+    if len(networks) > 1:
+        raise ValueError(
+            f"study={layout.study} has runs on networks={networks}; one table holds one network "
+            "condition: set `network:` in the study's layout.yaml"
+        )
+    return sel.reset_index(drop=True)
+
+
+def expected_seeds(runs: pd.DataFrame, layout: Layout) -> list:
+    """Seeds the study ran: every seed seen in any of its records, whatever the status."""
+    return sorted(select_study(runs, layout)["seed"].dropna().unique().tolist())
+
+
+def coverage(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """One row per expected (algorithm, nodes, seed) of the layout and what became of it.
+
+    Returns:
+        Columns algorithm, nodes, seed, status: "ok", or why it is missing: the status of the
+        records found for it ("conflict", "failed", "incomplete", "invalid") or "absent" when no
+        record exists at all.
+    """
+    sel = select_study(runs, layout)
+    seeds = expected_seeds(runs, layout) or [None]
+    rows = []
+    for alg, _ in layout.algorithms:
+        for n in layout.nodes:
+            here = sel[(sel["algorithm"] == alg) & (sel["nodes"] == n)]
+            for seed in seeds:
+                st = set(here.loc[here["seed"] == seed, "status"]) if seed is not None else set()
+                if "ok" in st:
+                    status = "ok"
+                else:
+                    status = next((r for r in _MISSING_REASONS if r in st), "absent")
+                rows.append({"algorithm": alg, "nodes": n, "seed": seed, "status": status})
+    return pd.DataFrame(rows, columns=["algorithm", "nodes", "seed", "status"])
+
+
+def run_counts(runs: pd.DataFrame, layout: Layout) -> dict[str, int]:
+    """Counts for captions and provenance.
+
+    Returns:
+        expected / present / missing seed-cells of the layout; `missing_<reason>` per reason; and
+        the number of run records per status within the study (`runs_<status>`), including runs
+        outside the layout's algorithms and nodes (`runs_outside_layout`).
+    """
+    cov = coverage(runs, layout)
+    sel = select_study(runs, layout)
+    out = {
+        "expected": len(cov),
+        "present": int((cov["status"] == "ok").sum()),
+        "missing": int((cov["status"] != "ok").sum()),
+    }
+    for reason in (*_MISSING_REASONS, "absent"):
+        out[f"missing_{reason}"] = int((cov["status"] == reason).sum())
+    for status in STATUSES:
+        out[f"runs_{status}"] = int((sel["status"] == status).sum())
+    inside = sel["algorithm"].isin([a for a, _ in layout.algorithms]) & sel["nodes"].isin(
+        layout.nodes
+    )
+    out["runs_outside_layout"] = int((~inside).sum())
+    return out
+
+
+def cell_stats(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_ROWS
+               ) -> pd.DataFrame:
+    """Tidy per-cell statistics over seeds (status "ok" only).
+
+    Returns:
+        One row per (algorithm, nodes, row): algorithm, label, nodes, row, metric, mean, std
+        (across seeds; NaN for one seed), n (seeds present), n_expected, paper (published value or
+        NaN).
+    """
+    sel = select_study(runs, layout)
+    ok = sel[sel["status"] == "ok"]
+    n_expected = len(expected_seeds(runs, layout))
+    out = []
+    for alg, label in layout.algorithms:
+        for n in layout.nodes:
+            here = ok[(ok["algorithm"] == alg) & (ok["nodes"] == n)]
+            for name in rows:
+                spec = ROWS[name]
+                vals = (
+                    pd.to_numeric(here[spec.metric], errors="coerce").dropna()
+                    if spec.metric in here.columns
+                    else pd.Series(dtype=float)
+                )
+                paper = (
+                    layout.paper_value(alg, n, spec.paper_column) if spec.paper_column else None
+                )
+                out.append(
+                    {
+                        "algorithm": alg,
+                        "label": label,
+                        "nodes": n,
+                        "row": name,
+                        "metric": spec.metric,
+                        "mean": float(vals.mean()) if len(vals) else math.nan,
+                        "std": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan,
+                        "n": len(vals),
+                        "n_expected": n_expected,
+                        "paper": math.nan if paper is None else paper,
+                    }
+                )
+    return pd.DataFrame(out)
+
+
+def format_measured(mean: float, std: float, n: int, n_expected: int, decimals: int) -> str:
+    """'76.23 ± 0.10 (n=3)', '76.23 (n=1 of 3)' or 'missing'."""
+    if n == 0 or math.isnan(mean):
+        return MISSING
+    text = f"{mean:.{decimals}f}"
+    if n > 1 and not math.isnan(std):
+        text += f" ± {std:.{decimals}f}"
+    return text + (f" (n={n})" if n >= n_expected else f" (n={n} of {n_expected})")
+
+
+def paper_table(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_ROWS
+                ) -> pd.DataFrame:
+    """The table in the paper's layout: rows per algorithm and quantity, node counts as columns.
+
+    Args:
+        runs: the runs frame (`CollectResult.runs`); statuses other than "ok" are not averaged.
+        layout: the study layout (labels, node columns, published values).
+        rows: keys of `ROWS`; `MAIN_ROWS` is the paper's Table 1, `EXTRA_ROWS` what it lacks.
+
+    Returns:
+        String frame: columns "algorithm", "quantity", then per node count N
+        "N nodes: measured" and, when any row has a published value, "N nodes: paper".
+    """
+    stats = cell_stats(runs, layout, rows)
+    with_paper = any(ROWS[r].paper_column for r in rows)
+    out = []
+    for alg, label in layout.algorithms:
+        for name in rows:
+            spec = ROWS[name]
+            rec = {"algorithm": label, "quantity": spec.label}
+            for n in layout.nodes:
+                s = stats[(stats["algorithm"] == alg) & (stats["nodes"] == n)
+                          & (stats["row"] == name)].iloc[0]
+                rec[f"{n} nodes: measured"] = format_measured(
+                    s["mean"], s["std"], int(s["n"]), int(s["n_expected"]), spec.decimals
+                )
+                if with_paper:
+                    rec[f"{n} nodes: paper"] = (
+                        NOT_PUBLISHED if math.isnan(s["paper"])
+                        else f"{s['paper']:.{spec.decimals}f}"
+                    )
+            out.append(rec)
+    return pd.DataFrame(out)
+
+
+def _runs_sentence(counts: dict[str, int]) -> str:
+    reasons = [
+        f"{counts[f'missing_{r}']} {r}"
+        for r in ("incomplete", "failed", "conflict", "invalid", "duplicate", "absent")
+        if counts[f"missing_{r}"]
+    ]
+    missing = f"{counts['missing']} missing" + (f" ({', '.join(reasons)})" if reasons else "")
+    return (
+        f"Runs: {counts['present']} of {counts['expected']} expected (algorithm, nodes, seed) "
+        f"present, {missing}; run records: {counts['runs_failed']} failed, "
+        f"{counts['runs_incomplete']} incomplete, {counts['runs_conflict']} conflicting "
+        f"(config_hash differs within its cell), {counts['runs_duplicate']} duplicate, "
+        f"{counts['runs_invalid']} invalid, all excluded."
+    )
+
+
+def table_caption(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_ROWS) -> str:
+    """Caption saying what was measured, emulated vs wall-clock, seeds and run counts."""
+    sel = select_study(runs, layout)
+    counts = run_counts(runs, layout)
+    seeds = expected_seeds(runs, layout)
+    networks = ", ".join(sorted(str(n) for n in sel["network"].dropna().unique())) or "none"
+    parts = [
+        f"{layout.title}. Study {layout.study}, network condition {networks}. "
+        f"Measured: mean over seeds {seeds} (± sample std across seeds; n = seeds present); "
+        "workload and recipe as in each run's run.json."
+    ]
+    for name in rows:
+        spec = ROWS[name]
+        parts.append(f"'{spec.label}' = {spec.metric}: {_DESCRIPTIONS[name]}")
+    if any(ROWS[r].paper_column for r in rows):
+        parts.append(
+            f"Paper: {layout.paper_source}; its s/itr is wall-clock on the authors' 10 GbE cluster."
+        )
+    parts.append(_runs_sentence(counts))
+    return " ".join(parts)
+
+
+_DESCRIPTIONS = {
+    "top1": "mean over nodes of each node's own model (the paper's statistic).",
+    "s_per_itr": (
+        "EMULATED seconds per iteration, the timing engine's replay of the run's traces under its "
+        "network condition (not wall-clock)."
+    ),
+    "top1_avg_model": "top-1 of the average of the nodes' models (flatters gossip methods).",
+    "wall_s_per_itr": (
+        "WALL-CLOCK seconds per iteration measured on the machine that ran the job (not emulated)."
+    ),
+    "consensus": "mean over nodes of ||z_i - z_bar|| at the end of training.",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers (pure: frame -> text)
+# ---------------------------------------------------------------------------------------------
+
+
+def to_markdown(df: pd.DataFrame, caption: str | None = None) -> str:
+    """GitHub pipe table, preceded by the caption as a paragraph."""
+    def cell(v: object) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    cols = [cell(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    head = f"{caption}\n\n" if caption else ""
+    return head + "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "|": r"\textbar{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters (and '±')."""
+    return "".join(_LATEX_ESCAPES.get(c, c) for c in str(text))
+
+
+def to_latex(df: pd.DataFrame, caption: str, label: str) -> str:
+    """A booktabs `table` environment with the caption (needs `\\usepackage{booktabs}`)."""
+    align = "ll" + "r" * (len(df.columns) - 2) if len(df.columns) >= 2 else "l" * len(df.columns)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{latex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in df.columns) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(latex_escape(v) for v in row) + r" \\"
+              for row in df.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(df: pd.DataFrame) -> str:
+    """CSV text (no index). Row labels carry 'emulated' / 'wall-clock'; the caption is in the
+    Markdown and LaTeX files and in provenance.json."""
+    return df.to_csv(index=False, lineterminator="\n")

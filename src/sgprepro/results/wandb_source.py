@@ -1,0 +1,132 @@
+"""Read run records from W&B into the same runs frame as local directories.
+
+Each W&B run's `config` holds the cell keys (at top level or under "cell") and `config_hash`; its
+`summary` holds the keys of summary.json. The Api is injectable so tests use a recorded fixture and
+never touch the network: `collect_wandb("entity/project", api=FakeApi(...))`.
+
+State mapping: "finished" -> done; "failed"/"crashed"/"killed" -> failed (error text = the state);
+anything else ("running", "pending", "preempting", ...) -> incomplete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import pandas as pd
+
+from sgprepro.results.collect import (
+    CELL_KEYS,
+    CollectResult,
+    RunRecord,
+    assemble,
+    curves_frame,
+)
+
+SOURCE_PREFIX = "wandb:"
+_FAILED_STATES = ("failed", "crashed", "killed")
+
+
+class WandbRun(Protocol):
+    """The attributes of `wandb.apis.public.Run` this module reads."""
+
+    id: str
+    name: str
+    state: str
+    config: Mapping[str, Any]
+    summary: Any
+    created_at: str
+
+
+class WandbApi(Protocol):
+    """The part of `wandb.Api` this module uses."""
+
+    def runs(self, path: str) -> Iterable[WandbRun]: ...
+
+
+def parse_source(source: str) -> str:
+    """'wandb:<entity>/<project>' -> '<entity>/<project>'.
+
+    Raises:
+        ValueError: the source is not of that form.
+    """
+    path = source[len(SOURCE_PREFIX):] if source.startswith(SOURCE_PREFIX) else ""
+    if path.count("/") != 1 or not all(path.split("/")):
+        raise ValueError(
+            f"source={source!r} is not 'wandb:<entity>/<project>'; e.g. "
+            "--source wandb:my-team/sgprepro"
+        )
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """W&B raw config entries look like {"value": x, "desc": ...}; unwrap them."""
+    if isinstance(value, Mapping) and "value" in value and set(value) <= {"value", "desc"}:
+        return value["value"]
+    return value
+
+
+def _summary_dict(run: Any) -> dict[str, Any]:
+    summary = getattr(run, "summary_metrics", None)
+    if summary is None:
+        summary = run.summary
+    if hasattr(summary, "_json_dict"):
+        summary = summary._json_dict
+    return {str(k): v for k, v in dict(summary).items()}
+
+
+def record_from_wandb(run: Any, path: str) -> RunRecord:
+    """Convert one W&B run (real or recorded) into a `RunRecord` (pure)."""
+    config = {str(k): _plain(v) for k, v in dict(run.config).items()}
+    nested = config.get("cell")
+    source = nested if isinstance(nested, Mapping) else config
+    cell = {k: source.get(k) for k in CELL_KEYS}
+    for k in CELL_KEYS:  # W&B config may hold the algorithm/network as groups: keep their name
+        if isinstance(cell[k], Mapping):
+            cell[k] = cell[k].get("name")
+    run_dir = f"{SOURCE_PREFIX}{path}/{run.id}"
+    summary = _summary_dict(run)
+    state = str(run.state).lower()
+    done = state == "finished"
+    error = f"W&B state={state}" if state in _FAILED_STATES else None
+    if done and "status" not in summary:
+        summary = {"status": "ok", **summary}
+    run_json = {
+        "run_id": config.get("run_id") or run.id,
+        "cell": cell,
+        "config_hash": config.get("config_hash"),
+        "git_commit": config.get("git_commit"),
+        "started_at": str(run.created_at) if run.created_at is not None else None,
+    }
+    return RunRecord(run_dir=run_dir, run_json=run_json, summary=summary if done else None,
+                     done=done, error=error, ranks_logged=None)
+
+
+def records_from_wandb(runs: Iterable[Any], path: str) -> list[RunRecord]:
+    """Convert W&B runs (real or recorded) into records."""
+    return [record_from_wandb(r, path) for r in runs]
+
+
+def collect_wandb(source: str, api: WandbApi | None = None) -> CollectResult:
+    """Collect the runs of `wandb:<entity>/<project>` (or `<entity>/<project>`).
+
+    Args:
+        source: the project, with or without the "wandb:" prefix.
+        api: a `wandb.Api`-like object; None creates `wandb.Api()` (needs network and login).
+    """
+    path = parse_source(source if source.startswith(SOURCE_PREFIX) else SOURCE_PREFIX + source)
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    return assemble(records_from_wandb(api.runs(path), path))
+
+
+def curves_from_wandb(runs: Iterable[Any], path: str) -> pd.DataFrame:
+    """Curves from each W&B run's `summary["curve"]` (same frame as `load_curves`)."""
+    items = []
+    for r in runs:
+        rec = record_from_wandb(r, path)
+        curve = _summary_dict(r).get("curve") or []
+        items.append((rec.run_dir, rec.run_json["cell"], curve))  # type: ignore[index]
+    return curves_frame(items)
