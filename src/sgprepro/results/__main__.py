@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
     parser.add_argument("--replay", type=Path,
                         help="CSV of the timing engine's paper-scale replay to render")
+    parser.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated")
+    parser.add_argument("--dpi", type=int, default=150, help="figure resolution")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every problem")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
@@ -33,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs is None and args.source is None:
         parser.error("give --runs <dir> or --source wandb:<entity>/<project>")
     replay = pd.read_csv(args.replay) if args.replay is not None else None
-    report = write_report(args.runs, args.out, args.study, replay, source=args.source)
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    report = write_report(args.runs, args.out, args.study, replay, source=args.source,
+                          formats=formats, dpi=args.dpi)
     print(report.markdown)
     problems = report.collected.problems
     if problems:

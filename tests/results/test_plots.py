@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+from matplotlib.figure import Figure
+
+from sgprepro.results import consensus_gap, load_curves, plots
+
+
+@pytest.fixture(scope="module")
+def curves(collected):
+    return load_curves(collected.ok["run_dir"])
+
+
+def _xlabels(fig: Figure) -> list[str]:
+    return [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
+
+
+def test_accuracy_vs_time_measured_and_paper_side_by_side(collected, layout):
+    fig = plots.accuracy_vs_time(collected.runs, layout)
+    measured, paper = fig.axes
+    assert len(measured.collections) - len(layout.algorithms) - len(layout.nodes) == 4  # cells
+    assert len(paper.collections) == 16  # every published cell, hollow
+    assert "emulated" in measured.get_xlabel() and "wall-clock" in paper.get_xlabel()
+    assert "wall-clock" in plots.accuracy_vs_time(collected.runs, layout, "wall").axes[0]\
+        .get_xlabel()
+
+
+def test_time_vs_nodes_lines(collected, layout):
+    fig = plots.time_vs_nodes(collected.runs, layout)
+    assert len(fig.axes) == 2
+    assert [len(ax.lines) for ax in fig.axes] == [2 * len(layout.algorithms)] * 2
+    assert "emulated" in fig.axes[0].get_ylabel()
+
+
+def test_curve_figures_one_panel_per_nodes_one_line_per_run(curves, layout):
+    acc = plots.accuracy_curves(curves, layout)
+    assert len(acc.axes) == len(layout.nodes)
+    assert [len(ax.lines) for ax in acc.axes] == [4, 2, 0, 0]
+    assert all("emulated" in x for x in _xlabels(acc))
+    assert "wall-clock" in _xlabels(plots.accuracy_curves(curves, layout, "wall"))[0]
+    cons = plots.consensus_curves(curves, layout)
+    assert [len(ax.lines) for ax in cons.axes] == [4, 2, 0, 0]
+    assert all(x == "iteration" for x in _xlabels(cons))
+
+
+def test_consensus_vs_gap(collected, layout):
+    gap = consensus_gap(collected.runs, layout).set_index(["algorithm", "nodes"])
+    assert gap.loc[("sgp", 4), "gap_top1"] == pytest.approx(0.5)
+    assert gap.loc[("sgp", 8), "gap_top1"] == pytest.approx(1.2)
+    assert gap.loc[("allreduce", 4), "gap_top1"] == 0.0
+    fig = plots.consensus_vs_gap(gap.reset_index(), layout)
+    assert len(fig.axes) == 1 and len(fig.axes[0].collections) == 4
+
+
+def test_figures_on_empty_inputs_and_saving(tmp_path, collected, layout, curves):
+    empty = collected.runs.iloc[0:0]
+    figs = [plots.accuracy_vs_time(empty, layout), plots.time_vs_nodes(empty, layout),
+            plots.accuracy_curves(curves.iloc[0:0], layout)]
+    for i, fig in enumerate(figs):
+        assert isinstance(fig, Figure)
+        fig.savefig(tmp_path / f"f{i}.png", dpi=30)
+        assert (tmp_path / f"f{i}.png").stat().st_size > 0
+    figs[0].savefig(tmp_path / "f.pdf")
+    assert (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"

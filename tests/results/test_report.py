@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from results_helpers import EXPECTED, FIXTURE_RUNS, STUDY_DIR
+
+from sgprepro.results.__main__ import main
+from sgprepro.results.report import write_report
+
+REPLAY = pd.DataFrame({
+    "algorithm": ["allreduce", "sgp"], "nodes": [32, 32],
+    "predicted_s_per_itr": [1.2901, 0.4312], "published_s_per_itr": [1.308, 0.426],
+    "error_pct": [-1.37, 1.22], "calibration": [True, False],
+})
+
+
+def test_write_report_files_and_provenance(tmp_path):
+    rep = write_report(FIXTURE_RUNS, tmp_path, STUDY_DIR, REPLAY, formats=("png",), dpi=40)
+    names = {p.name for p in rep.files}
+    assert {"table.md", "table.csv", "table.tex", "table_extra.md", "table_extra.csv",
+            "table_extra.tex", "runs.csv", "provenance.json", "timing_replay.md",
+            "timing_replay.csv", "consensus_gap.csv"} <= names
+    assert len([n for n in names if n.endswith(".png")]) == 6
+    assert (tmp_path / "table.md").read_text() == (EXPECTED / "table1_small.md").read_text()
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["counts"]["present"] == 6 and prov["counts"]["runs_conflict"] == 1
+    assert {r["status"] for r in prov["runs"]} == {"ok", "incomplete", "failed", "conflict"}
+    assert {"python", "pandas", "matplotlib"} <= set(prov["versions"])
+    assert prov["created_at"] and len(prov["problems"]) == 4
+    assert {"algorithm": "dpsgd", "nodes": 4, "seed": 0, "status": "incomplete"} in prov[
+        "missing_cells"]
+    replay_md = (tmp_path / "timing_replay.md").read_text()
+    assert "EMULATED" in replay_md and "1 of 2 rows have calibration=True" in replay_md
+    assert "| allreduce | 32 | 1.29 | 1.308 | -1.37 | True |" in replay_md
+
+
+def test_cli_prints_the_markdown_table(tmp_path, capsys):
+    replay = tmp_path / "replay.csv"
+    REPLAY.to_csv(replay, index=False)
+    out = tmp_path / "report"
+    rc = main(["--runs", str(FIXTURE_RUNS), "--study", str(STUDY_DIR), "--out", str(out),
+               "--replay", str(replay), "--formats", "png", "--dpi", "30"])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert captured.out.strip() == (EXPECTED / "table1_small.md").read_text().strip()
+    assert "4 problem(s)" in captured.err and "metrics_r5.jsonl:6" in captured.err
+    assert (out / "timing_replay.csv").exists() and not (out / "table.pdf").exists()

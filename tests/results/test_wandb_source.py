@@ -1,0 +1,60 @@
+"""The W&B source on a recorded fixture of `wandb.Api().runs(...)`; no network."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from results_helpers import EXPECTED, WANDB_FIXTURE
+
+from sgprepro.results import collect_wandb, paper_table, to_csv
+from sgprepro.results.wandb_source import curves_from_wandb, parse_source
+
+
+class RecordedApi:
+    """Replays recorded runs; records the paths asked for."""
+
+    def __init__(self, doc: dict):
+        self._doc = doc
+        self.paths: list[str] = []
+
+    def runs(self, path: str):
+        self.paths.append(path)
+        return [SimpleNamespace(**r) for r in self._doc["runs"]]
+
+
+@pytest.fixture(scope="module")
+def api() -> RecordedApi:
+    return RecordedApi(json.loads(WANDB_FIXTURE.read_text()))
+
+
+def test_wandb_runs_give_the_same_frame_shape_and_statuses(api, collected):
+    res = collect_wandb("wandb:sgp-lab/sgprepro", api=api)
+    assert api.paths[-1] == "sgp-lab/sgprepro"
+    assert res.counts() == {"ok": 6, "incomplete": 1, "failed": 1, "invalid": 0, "conflict": 1,
+                            "duplicate": 0}
+    assert set(collected.runs.columns) - set(res.runs.columns) == set()
+    assert res.runs["run_dir"].str.startswith("wandb:sgp-lab/sgprepro/").all()
+    local = collected.runs.sort_values(["algorithm", "nodes", "seed", "status"])
+    remote = res.runs.sort_values(["algorithm", "nodes", "seed", "status"])
+    assert local["status"].tolist() == remote["status"].tolist()
+    assert local["config_hash"].tolist() == remote["config_hash"].tolist()
+
+
+def test_wandb_table_matches_the_golden_table(api, layout):
+    res = collect_wandb("sgp-lab/sgprepro", api=api)
+    assert to_csv(paper_table(res.runs, layout)) == (EXPECTED / "table1_small.csv").read_text()
+
+
+def test_wandb_curves(api):
+    runs = api.runs("sgp-lab/sgprepro")
+    curves = curves_from_wandb(runs, "sgp-lab/sgprepro")
+    assert len(curves) == 2 * 7  # 7 finished runs carry a 2-point curve
+    assert curves["algorithm"].notna().all()
+
+
+@pytest.mark.parametrize("bad", ["wandb:", "wandb:entity", "wandb:a/b/c", "s3:a/b"])
+def test_parse_source_rejects(bad):
+    with pytest.raises(ValueError, match="wandb:<entity>/<project>"):
+        parse_source(bad)
