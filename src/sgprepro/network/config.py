@@ -1,0 +1,171 @@
+"""The network condition of a run (Sec. 5 and Table 1 of Assran et al. 2019: 10 GbE vs InfiniBand).
+
+Link model: one message of ``B`` bytes takes
+``latency_s + 8 B / (bandwidth_gbps * 1e9 * efficiency)`` seconds plus an optional per-message
+jitter. The same group also carries the compute-noise and straggler model, because a
+"condition" in a timing study is everything outside the algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+PRESETS: tuple[str, ...] = ("eth_10g", "ib_100g", "wan", "ideal")
+"""Presets shipped in ``conf/network/``."""
+
+_FLOAT_KEYS: tuple[str, ...] = (
+    "latency_s", "bandwidth_gbps", "efficiency", "jitter_s", "straggler_prob",
+    "straggler_slowdown", "compute_cv",
+)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Link and compute-noise model of one network condition (schema of ``conf/network/*.yaml``).
+
+    Attributes:
+        name: preset name, e.g. ``eth_10g``.
+        latency_s: one-way latency per message, seconds (>= 0).
+        bandwidth_gbps: line rate, gigabits per second (> 0, finite).
+        efficiency: fraction of the line rate the stack achieves, in (0, 1].
+        jitter_s: standard deviation of a per-message additive delay ``max(0, N(0, jitter_s^2))``.
+        straggler_prob: probability that a node straggles in a given iteration, in [0, 1].
+        straggler_slowdown: a straggling node's compute time is multiplied by this (>= 1).
+        compute_cv: coefficient of variation of a mean-one lognormal factor applied to every node's
+            compute time of every iteration (>= 0).
+        description: free text.
+    """
+
+    name: str
+    latency_s: float
+    bandwidth_gbps: float
+    efficiency: float = 1.0
+    jitter_s: float = 0.0
+    straggler_prob: float = 0.0
+    straggler_slowdown: float = 1.0
+    compute_cv: float = 0.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for key in _FLOAT_KEYS:  # YAML and Hydra may hand over ints (``bandwidth_gbps: 10``)
+            value = getattr(self, key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, key, float(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field; raise ``ValueError`` naming the key, its value, the rule and a fix."""
+
+        def bad(key: str, rule: str, fix: str) -> ValueError:
+            return ValueError(f"network.{key}={getattr(self, key)!r}: {rule}; {fix}")
+
+        for key in _FLOAT_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise bad(key, "must be a number", f"give network.{key} as a float")
+            if math.isnan(value):
+                raise bad(key, "must not be NaN", f"give network.{key} as a finite float")
+        if not self.name:
+            raise bad("name", "must be a non-empty string", "name the condition, e.g. eth_10g")
+        if not 0.0 <= self.latency_s < math.inf:
+            raise bad("latency_s", "must be >= 0 and finite",
+                      "use a non-negative one-way latency in seconds")
+        if not 0.0 < self.bandwidth_gbps < math.inf:
+            raise bad("bandwidth_gbps", "must be > 0 and finite",
+                      "use the line rate in Gbit/s (a huge value, e.g. 1e9, for an ideal link)")
+        if not 0.0 < self.efficiency <= 1.0:
+            raise bad("efficiency", "must be in (0, 1]",
+                      "use the achieved fraction of line rate, e.g. 0.5")
+        if not 0.0 <= self.jitter_s < math.inf:
+            raise bad("jitter_s", "must be >= 0 and finite", "use 0 for no jitter")
+        if not 0.0 <= self.straggler_prob <= 1.0:
+            raise bad("straggler_prob", "must be in [0, 1]", "use a probability, 0 for none")
+        if not 1.0 <= self.straggler_slowdown < math.inf:
+            raise bad("straggler_slowdown", "must be >= 1 and finite",
+                      "use the factor a straggler's compute is multiplied by, 1 for none")
+        if not 0.0 <= self.compute_cv < math.inf:
+            raise bad("compute_cv", "must be >= 0 and finite", "use 0 for no compute noise")
+
+    @property
+    def bytes_per_s(self) -> float:
+        """Achieved bandwidth in bytes per second: ``bandwidth_gbps * 1e9 * efficiency / 8``."""
+        return self.bandwidth_gbps * 1e9 * self.efficiency / 8.0
+
+    def transfer_time(self, nbytes: float) -> float:
+        """Serialisation time of ``nbytes`` at the achieved bandwidth, without latency or jitter."""
+        return nbytes * 8.0 / (self.bandwidth_gbps * 1e9 * self.efficiency)
+
+    def message_time(self, nbytes: float) -> float:
+        """Noise-free time of one message: ``latency_s + 8 nbytes / (bandwidth_gbps 1e9 eff)``.
+
+        Example: 102,228,128 bytes (ResNet-50 fp32) at 10 Gbit/s line rate take 0.0818 s (Sec. 6 of
+        the reference notes).
+        """
+        return self.latency_s + self.transfer_time(nbytes)
+
+    @property
+    def has_compute_noise(self) -> bool:
+        """Whether the condition perturbs compute times (stragglers or lognormal noise)."""
+        return self.compute_cv > 0.0 or (
+            self.straggler_prob > 0.0 and self.straggler_slowdown > 1.0
+        )
+
+    def replace(self, **changes: Any) -> NetworkConfig:
+        """A copy with some fields changed (validated)."""
+        data = asdict(self)
+        data.update(changes)
+        return NetworkConfig(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkConfig:
+        """Build from a plain mapping (e.g. a resolved Hydra config); unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"network: unknown key(s) {unknown}; the allowed keys are {sorted(known)}"
+            )
+        return cls(**data)
+
+
+def network_conf_dir() -> Path:
+    """The repository's ``conf/network`` directory (the package is installed from ``src/``)."""
+    return Path(__file__).resolve().parents[3] / "conf" / "network"
+
+
+def list_presets(conf_dir: str | Path | None = None) -> list[str]:
+    """Names of the presets found in ``conf_dir`` (default :func:`network_conf_dir`)."""
+    directory = Path(conf_dir) if conf_dir is not None else network_conf_dir()
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_preset(name: str, conf_dir: str | Path | None = None) -> NetworkConfig:
+    """Read ``conf/network/<name>.yaml`` without Hydra and return the validated condition.
+
+    Args:
+        name: preset name, e.g. ``"eth_10g"``.
+        conf_dir: directory holding the presets; default :func:`network_conf_dir`.
+
+    Raises:
+        ValueError: unknown preset, unknown key or an invalid value.
+    """
+    import yaml
+
+    directory = Path(conf_dir) if conf_dir is not None else network_conf_dir()
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(
+            f"network={name!r}: no preset file {path}; choose one of {list_presets(directory)}"
+        )
+    with path.open() as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"network={name!r}: {path} must hold a mapping of NetworkConfig fields")
+    data = {k: v for k, v in data.items() if k != "defaults"}
+    return NetworkConfig.from_dict(data)
