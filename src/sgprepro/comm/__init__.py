@@ -1,0 +1,27 @@
+"""The only package that imports torch.distributed: process groups, flat buffers, point-to-point.
+
+Every wait has a timeout; a timeout becomes a :class:`CommTimeoutError` naming rank, step and peer.
+"""
+
+from sgprepro.comm.communicator import (
+    CommError,
+    CommTimeoutError,
+    Communicator,
+    PendingExchange,
+    SentLog,
+)
+from sgprepro.comm.flat import flatten_params_, flat_grad
+from sgprepro.comm.group import WorkerContext, destroy, init_worker
+
+__all__ = [
+    "CommError",
+    "CommTimeoutError",
+    "Communicator",
+    "PendingExchange",
+    "SentLog",
+    "WorkerContext",
+    "destroy",
+    "flat_grad",
+    "flatten_params_",
+    "init_worker",
+]

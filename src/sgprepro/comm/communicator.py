@@ -1,0 +1,209 @@
+"""Point-to-point exchanges and collectives with timeouts and byte accounting.
+
+Sends and receives of one round are posted together (non-blocking) before anything waits, so no
+ordering of peers can deadlock. Every wait is bounded; a timeout raises :class:`CommTimeoutError`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+COLLECTIVE = -1  # peer id recorded for the payload of a collective (all-reduce)
+_TAG_SPACE = 1 << 20
+
+
+class CommError(RuntimeError):
+    """A communication failed."""
+
+
+class CommTimeoutError(CommError):
+    """A wait outlived its timeout. The message names rank, step, peer and the operation."""
+
+    def __init__(self, rank: int, step: int, peer: int | str, op: str, timeout_s: float, cause: str):
+        self.rank, self.step, self.peer, self.op = rank, step, peer, op
+        super().__init__(
+            f"rank {rank} step {step}: {op} with peer {peer} did not complete within "
+            f"{timeout_s:.1f}s (comm.timeout_s); the peer may have crashed or be stuck "
+            f"[{cause.splitlines()[0][:200] if cause else 'timeout'}]"
+        )
+
+
+@dataclass
+class SentLog:
+    """Messages sent by this rank in the current step: [peer, bytes] (peer -1: collective payload)."""
+
+    entries: list[list[int]] = field(default_factory=list)
+    total_bytes: int = 0
+
+    def add(self, peer: int, nbytes: int) -> None:
+        self.entries.append([peer, nbytes])
+        self.total_bytes += nbytes
+
+    def take(self) -> list[list[int]]:
+        out, self.entries = self.entries, []
+        return out
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+class PendingExchange:
+    """Posted sends and receives of one round; :meth:`wait` returns the received tensors."""
+
+    def __init__(
+        self,
+        comm: Communicator,
+        step: int,
+        works: list[tuple[str, int, dist.Work]],
+        recv_bufs: dict[int, torch.Tensor],
+        send_bufs: list[torch.Tensor],
+    ) -> None:
+        self.comm, self.step = comm, step
+        self._works = works
+        self._recv = recv_bufs
+        self._send = send_bufs  # kept alive until the sends complete
+        self.done = False
+
+    def wait(self) -> dict[int, torch.Tensor]:
+        """Block until every send and receive of the round completed (bounded by the timeout)."""
+        if not self.done:
+            t0 = time.perf_counter()
+            deadline = t0 + self.comm.timeout_s
+            for op, peer, work in self._works:
+                remaining = max(deadline - time.perf_counter(), 1e-3)
+                try:
+                    work.wait(timeout=datetime.timedelta(seconds=remaining))
+                except RuntimeError as exc:
+                    raise CommTimeoutError(
+                        self.comm.rank, self.step, peer, op, self.comm.timeout_s, str(exc)
+                    ) from exc
+            self.comm.wait_s += time.perf_counter() - t0
+            self.done = True
+            self._send = []
+        return self._recv
+
+
+class Communicator:
+    """One rank's view of a process group.
+
+    Args:
+        rank: this process's rank in the default group.
+        world_size: number of ranks.
+        timeout_s: bound on every wait.
+        group: process group to use (None: the default group). AD-PSGD's gossip thread uses its own.
+    """
+
+    def __init__(
+        self,
+        rank: int,
+        world_size: int,
+        timeout_s: float = 60.0,
+        group: dist.ProcessGroup | None = None,
+        backend: str = "gloo",
+    ) -> None:
+        self.rank, self.world_size, self.timeout_s = rank, world_size, timeout_s
+        self.group = group
+        self.backend = backend
+        self.sent = SentLog()
+        self.wait_s = 0.0
+
+    @classmethod
+    def new_group(cls, rank: int, world_size: int, timeout_s: float, backend: str = "gloo") -> Communicator:
+        """A communicator on a fresh group over all ranks. Collective: every rank calls this."""
+        group = dist.new_group(
+            ranks=list(range(world_size)), timeout=datetime.timedelta(seconds=timeout_s), backend=backend
+        )
+        return cls(rank, world_size, timeout_s, group, backend)
+
+    def _tag(self, step: int) -> int:
+        return step % _TAG_SPACE
+
+    def post(
+        self,
+        sends: Mapping[int, torch.Tensor],
+        recv_from: Sequence[int],
+        step: int,
+        like: torch.Tensor,
+    ) -> PendingExchange:
+        """Post every send and receive of round ``step`` at once (non-blocking).
+
+        Args:
+            sends: peer -> tensor to send (contiguous; must stay unchanged until :meth:`wait`).
+            recv_from: peers to receive one tensor each from, shaped and typed like ``like``.
+            step: the round, used as the message tag so rounds cannot be confused.
+            like: template for receive buffers.
+        """
+        tag = self._tag(step)
+        recv_bufs = {p: torch.empty_like(like) for p in recv_from}
+        works: list[tuple[str, int, dist.Work]] = []
+        if self.backend == "nccl":
+            ops = [dist.P2POp(dist.irecv, buf, p, self.group, tag) for p, buf in recv_bufs.items()]
+            ops += [dist.P2POp(dist.isend, t, p, self.group, tag) for p, t in sends.items()]
+            if ops:
+                reqs = dist.batch_isend_irecv(ops)
+                kinds = [("recv", p) for p in recv_bufs] + [("send", p) for p in sends]
+                works = [(k, p, w) for (k, p), w in zip(kinds, reqs, strict=True)]
+        else:
+            for p, buf in recv_bufs.items():
+                works.append(("recv", p, dist.irecv(buf, src=p, group=self.group, tag=tag)))
+            for p, t in sends.items():
+                works.append(("send", p, dist.isend(t, dst=p, group=self.group, tag=tag)))
+        for p, t in sends.items():
+            self.sent.add(p, _nbytes(t))
+        return PendingExchange(self, step, works, recv_bufs, list(sends.values()))
+
+    def exchange(
+        self,
+        sends: Mapping[int, torch.Tensor],
+        recv_from: Sequence[int],
+        step: int,
+        like: torch.Tensor,
+    ) -> dict[int, torch.Tensor]:
+        """Post and wait: returns peer -> received tensor."""
+        return self.post(sends, recv_from, step, like).wait()
+
+    def all_reduce_async(self, tensor: torch.Tensor) -> dist.Work:
+        """Start a sum all-reduce of ``tensor`` in place. Collective: every rank, same order."""
+        self.sent.add(COLLECTIVE, _nbytes(tensor))
+        return dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=self.group, async_op=True)
+
+    def wait_work(self, work: dist.Work, step: int, what: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
+        except RuntimeError as exc:
+            raise CommTimeoutError(self.rank, step, "all", what, self.timeout_s, str(exc)) from exc
+        self.wait_s += time.perf_counter() - t0
+
+    def all_reduce_(self, tensor: torch.Tensor, step: int, what: str = "all_reduce") -> torch.Tensor:
+        """Blocking sum all-reduce in place. Collective: every rank calls this, in step order."""
+        self.wait_work(self.all_reduce_async(tensor), step, what)
+        return tensor
+
+    def all_gather(self, tensor: torch.Tensor, step: int) -> list[torch.Tensor]:
+        """Every rank's ``tensor`` (not counted as training traffic). Collective."""
+        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        work = dist.all_gather(out, tensor.contiguous(), group=self.group, async_op=True)
+        try:
+            work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
+        except RuntimeError as exc:
+            raise CommTimeoutError(self.rank, step, "all", "all_gather", self.timeout_s, str(exc)) from exc
+        return out
+
+    def barrier(self, step: int) -> None:
+        """Bounded barrier. Collective."""
+        flag = torch.zeros(1)
+        if self.backend == "nccl":
+            flag = flag.cuda()
+        work = dist.all_reduce(flag, group=self.group, async_op=True)
+        try:
+            work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
+        except RuntimeError as exc:
+            raise CommTimeoutError(self.rank, step, "all", "barrier", self.timeout_s, str(exc)) from exc

@@ -1,0 +1,69 @@
+"""Process-group setup for one worker process (one rank = one node of the paper)."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What a rank knows about its job: identity, backend, device and the rendezvous store."""
+
+    rank: int
+    world_size: int
+    backend: str
+    device: torch.device
+    store: dist.Store
+    timeout_s: float
+
+
+def init_worker(
+    rank: int,
+    world_size: int,
+    master_addr: str,
+    master_port: int,
+    backend: str = "gloo",
+    timeout_s: float = 60.0,
+    store_prefix: str = "sgprepro",
+) -> WorkerContext:
+    """Join the job's process group through a TCPStore at ``master_addr:master_port``.
+
+    Raises:
+        RuntimeError: the rendezvous or the group init failed (fatal: never a silent fallback).
+    """
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend={backend!r}: must be gloo (CPU) or nccl (GPU)")
+    timeout = datetime.timedelta(seconds=timeout_s)
+    try:
+        base = dist.TCPStore(master_addr, master_port, world_size, False, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        raise RuntimeError(
+            f"rank {rank}: cannot reach the rendezvous store at {master_addr}:{master_port} "
+            f"within {timeout_s}s ({exc})"
+        ) from exc
+    store = dist.PrefixStore(store_prefix, base)
+    if backend == "nccl":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"rank {rank}: backend=nccl needs CUDA; use backend=gloo on CPU")
+        local = rank % torch.cuda.device_count()
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    dist.init_process_group(
+        backend, store=store, rank=rank, world_size=world_size, timeout=timeout
+    )
+    log.debug("rank %d joined a %s group of %d", rank, backend, world_size)
+    return WorkerContext(rank, world_size, backend, device, store, timeout_s)
+
+
+def destroy() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
