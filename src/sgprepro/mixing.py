@@ -63,7 +63,9 @@ def is_doubly_stochastic(p: np.ndarray, atol: float = 1e-12) -> bool:
     return is_column_stochastic(p, atol) and bool(np.allclose(p.sum(axis=1), 1.0, atol=atol))
 
 
-def rounds_product(topology: Topology, rounds: int, num_peers: int = 1, start: int = 0) -> np.ndarray:
+def rounds_product(
+    topology: Topology, rounds: int, num_peers: int = 1, start: int = 0
+) -> np.ndarray:
     """P_{start+rounds-1} @ ... @ P_{start}: the effect of ``rounds`` PushSum rounds."""
     acc = np.eye(topology.n)
     for s in range(start, start + rounds):

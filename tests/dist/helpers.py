@@ -20,7 +20,9 @@ def make_model(seed: int = 0) -> nn.Module:
 
 def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     # the paper's optimizer: SGD, momentum 0.9, Nesterov, weight decay 1e-4
-    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    return torch.optim.SGD(
+        model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4
+    )
 
 
 def lr_fn(step: float) -> float:
@@ -29,7 +31,9 @@ def lr_fn(step: float) -> float:
 
 def batch(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(10_000 * rank + step)
-    x = torch.randn(BATCH, DIM_IN, generator=g, dtype=torch.float64) + rank * 0.3  # heterogeneous shards
+    x = (
+        torch.randn(BATCH, DIM_IN, generator=g, dtype=torch.float64) + rank * 0.3
+    )  # heterogeneous shards
     y = torch.randint(0, CLASSES, (BATCH,), generator=g)
     return x, y
 
@@ -74,14 +78,22 @@ def build_topology(spec: dict, n: int) -> Topology:
 
 CASES: dict[str, tuple[dict, dict, dict]] = {
     # case -> (algorithm config, topology spec, peers schedule)
-    "allreduce_param_avg": ({"name": "allreduce", "allreduce_mode": "param_avg"}, {"name": "complete"}, {0: 1}),
+    "allreduce_param_avg": (
+        {"name": "allreduce", "allreduce_mode": "param_avg"},
+        {"name": "complete"},
+        {0: 1},
+    ),
     "allreduce_grad_bucket": (
         {"name": "allreduce", "allreduce_mode": "grad_bucket", "bucket_mb": 0.0002},
         {"name": "complete"},
         {0: 1},
     ),
     "sgp_exp_paper": ({"name": "sgp"}, {"name": "exponential", "form": "paper"}, {0: 1}),
-    "sgp_phonebook_2peers_then_1": ({"name": "sgp"}, {"name": "exponential", "form": "phonebook"}, {0: 2, 1: 1}),
+    "sgp_phonebook_2peers_then_1": (
+        {"name": "sgp"},
+        {"name": "exponential", "form": "phonebook"},
+        {0: 2, 1: 1},
+    ),
     "sgp_skew": ({"name": "sgp"}, {"name": "skew"}, {0: 1}),
     "sgp_complete": ({"name": "sgp"}, {"name": "complete"}, {0: 1}),
     "osgp_tau1": ({"name": "osgp", "tau": 1}, {"name": "exponential", "form": "paper"}, {0: 1}),
@@ -110,7 +122,9 @@ def run_distributed_case(ctx, case: str, steps: int = STEPS) -> dict:
     )
     bytes_per_step = []
     for step in range(steps):
-        info = algo.train_step(step, step / STEPS_PER_EPOCH, closure_for(model, opt, ctx.rank, step))
+        info = algo.train_step(
+            step, step / STEPS_PER_EPOCH, closure_for(model, opt, ctx.rank, step)
+        )
         bytes_per_step.append(sum(b for _, b in info.sent))
     algo.finish()
     return {
@@ -130,9 +144,18 @@ def run_reference_case(case: str, n: int, steps: int = STEPS) -> ReferenceRun:
     models = [make_model() for _ in range(n)]
     opts = [make_optimizer(m) for m in models]
     ref = ReferenceRun(
-        AlgorithmConfig(**algo_cfg), models, opts, build_topology(topo_spec, n), PeersSchedule(peers), lr_fn
+        AlgorithmConfig(**algo_cfg),
+        models,
+        opts,
+        build_topology(topo_spec, n),
+        PeersSchedule(peers),
+        lr_fn,
     )
     for step in range(steps):
-        ref.step(step, step / STEPS_PER_EPOCH, [closure_for(m, o, r, step) for r, (m, o) in enumerate(zip(models, opts))])
+        ref.step(
+            step,
+            step / STEPS_PER_EPOCH,
+            [closure_for(m, o, r, step) for r, (m, o) in enumerate(zip(models, opts, strict=True))],
+        )
     ref.finish()
     return ref

@@ -73,7 +73,9 @@ class ADPSGD(Algorithm):
         self.gossip = Communicator.new_group(
             self.rank, self.world_size, self.comm.timeout_s, self.comm.backend
         )
-        self._thread = threading.Thread(target=self._run_gossip, name=f"adpsgd-gossip-r{self.rank}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_gossip, name=f"adpsgd-gossip-r{self.rank}", daemon=True
+        )
         self._thread.start()
 
     # -- trainer side ---------------------------------------------------------------------

@@ -46,7 +46,11 @@ class AllReduceSGD(Algorithm):
             self._buckets.append(current)
         self._bucket_of = {i: b for b, idxs in enumerate(self._buckets) for i in idxs}
         self._bucket_bufs = [
-            torch.empty(sum(self.params[i].numel() for i in idxs), dtype=self.flat.dtype, device=self.flat.device)
+            torch.empty(
+                sum(self.params[i].numel() for i in idxs),
+                dtype=self.flat.dtype,
+                device=self.flat.device,
+            )
             for idxs in self._buckets
         ]
         for idx, p in enumerate(self.params):
@@ -69,7 +73,9 @@ class AllReduceSGD(Algorithm):
 
     def _launch_ready(self, force: bool = False) -> None:
         """Launch buckets in index order once complete (same order on every rank)."""
-        while self._next_launch < len(self._buckets) and (force or self._pending[self._next_launch] <= 0):
+        while self._next_launch < len(self._buckets) and (
+            force or self._pending[self._next_launch] <= 0
+        ):
             b = self._next_launch
             buf = self._bucket_bufs[b]
             offset = 0

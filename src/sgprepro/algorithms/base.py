@@ -71,12 +71,18 @@ class StepInfo:
 
     loss: float
     lr: float
-    compute_s: float  # CPU time of this thread for gradient + local update (robust to oversubscription)
+    compute_s: (
+        float  # CPU time of this thread for gradient + local update (robust to oversubscription)
+    )
     comm_s: float  # wall time blocked waiting for communication
     wall_s: float  # wall time of the whole step
-    sent: list[list[int]] = field(default_factory=list)  # [peer, bytes]; peer -1: collective payload
+    sent: list[list[int]] = field(
+        default_factory=list
+    )  # [peer, bytes]; peer -1: collective payload
     stop: bool = False  # AD-PSGD: the global iteration budget is spent
-    global_step: float | None = None  # AD-PSGD: global iteration count / n when this gradient was taken
+    global_step: float | None = (
+        None  # AD-PSGD: global iteration count / n when this gradient was taken
+    )
 
 
 class Algorithm(ABC):

@@ -30,7 +30,9 @@ class DPSGD(Algorithm):
         loss, lr, cpu = self._local_step(step, closure)
         k = self.peers.peers_at(epoch)
         neighbours = self.topology.out_peers(self.rank, step, k)
-        received = self.comm.exchange({p: self.flat for p in neighbours}, neighbours, step, self.flat)
+        received = self.comm.exchange(
+            {p: self.flat for p in neighbours}, neighbours, step, self.flat
+        )
         c0 = time.thread_time()
         for msg in received.values():
             self.flat.add_(msg)

@@ -10,7 +10,7 @@ from sgprepro.comm.communicator import (
     PendingExchange,
     SentLog,
 )
-from sgprepro.comm.flat import flatten_params_, flat_grad
+from sgprepro.comm.flat import flat_grad, flatten_params_
 from sgprepro.comm.group import WorkerContext, destroy, init_worker
 
 __all__ = [

@@ -25,7 +25,9 @@ class CommError(RuntimeError):
 class CommTimeoutError(CommError):
     """A wait outlived its timeout. The message names rank, step, peer and the operation."""
 
-    def __init__(self, rank: int, step: int, peer: int | str, op: str, timeout_s: float, cause: str):
+    def __init__(
+        self, rank: int, step: int, peer: int | str, op: str, timeout_s: float, cause: str
+    ):
         self.rank, self.step, self.peer, self.op = rank, step, peer, op
         super().__init__(
             f"rank {rank} step {step}: {op} with peer {peer} did not complete within "
@@ -115,10 +117,14 @@ class Communicator:
         self.wait_s = 0.0
 
     @classmethod
-    def new_group(cls, rank: int, world_size: int, timeout_s: float, backend: str = "gloo") -> Communicator:
+    def new_group(
+        cls, rank: int, world_size: int, timeout_s: float, backend: str = "gloo"
+    ) -> Communicator:
         """A communicator on a fresh group over all ranks. Collective: every rank calls this."""
         group = dist.new_group(
-            ranks=list(range(world_size)), timeout=datetime.timedelta(seconds=timeout_s), backend=backend
+            ranks=list(range(world_size)),
+            timeout=datetime.timedelta(seconds=timeout_s),
+            backend=backend,
         )
         return cls(rank, world_size, timeout_s, group, backend)
 
@@ -182,7 +188,9 @@ class Communicator:
             raise CommTimeoutError(self.rank, step, "all", what, self.timeout_s, str(exc)) from exc
         self.wait_s += time.perf_counter() - t0
 
-    def all_reduce_(self, tensor: torch.Tensor, step: int, what: str = "all_reduce") -> torch.Tensor:
+    def all_reduce_(
+        self, tensor: torch.Tensor, step: int, what: str = "all_reduce"
+    ) -> torch.Tensor:
         """Blocking sum all-reduce in place. Collective: every rank calls this, in step order."""
         self.wait_work(self.all_reduce_async(tensor), step, what)
         return tensor
@@ -194,7 +202,9 @@ class Communicator:
         try:
             work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
         except RuntimeError as exc:
-            raise CommTimeoutError(self.rank, step, "all", "all_gather", self.timeout_s, str(exc)) from exc
+            raise CommTimeoutError(
+                self.rank, step, "all", "all_gather", self.timeout_s, str(exc)
+            ) from exc
         return out
 
     def barrier(self, step: int) -> None:
@@ -206,4 +216,6 @@ class Communicator:
         try:
             work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
         except RuntimeError as exc:
-            raise CommTimeoutError(self.rank, step, "all", "barrier", self.timeout_s, str(exc)) from exc
+            raise CommTimeoutError(
+                self.rank, step, "all", "barrier", self.timeout_s, str(exc)
+            ) from exc

@@ -37,10 +37,14 @@ def flatten_params_(params: Sequence[torch.nn.Parameter]) -> torch.Tensor:
     return flat
 
 
-def flat_grad(params: Sequence[torch.nn.Parameter], out: torch.Tensor | None = None) -> torch.Tensor:
+def flat_grad(
+    params: Sequence[torch.nn.Parameter], out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Concatenate the parameters' gradients (zeros where a gradient is missing)."""
     grads = [
-        p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+        p.grad.reshape(-1)
+        if p.grad is not None
+        else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
         for p in params
     ]
     if out is None:

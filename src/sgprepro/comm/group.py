@@ -57,9 +57,7 @@ def init_worker(
         device = torch.device("cuda", local)
     else:
         device = torch.device("cpu")
-    dist.init_process_group(
-        backend, store=store, rank=rank, world_size=world_size, timeout=timeout
-    )
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     log.debug("rank %d joined a %s group of %d", rank, backend, world_size)
     return WorkerContext(rank, world_size, backend, device, store, timeout_s)
 
