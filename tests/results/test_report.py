@@ -5,8 +5,9 @@ import json
 import pandas as pd
 from results_helpers import EXPECTED, FIXTURE_RUNS, STUDY_DIR
 
+from sgprepro.results import load_layout, plots
 from sgprepro.results.__main__ import main
-from sgprepro.results.report import write_report
+from sgprepro.results.report import save_figure, write_report
 
 REPLAY = pd.DataFrame({
     "algorithm": ["allreduce", "sgp"], "nodes": [32, 32],
@@ -16,12 +17,12 @@ REPLAY = pd.DataFrame({
 
 
 def test_write_report_files_and_provenance(tmp_path):
-    rep = write_report(FIXTURE_RUNS, tmp_path, STUDY_DIR, REPLAY, formats=("png",), dpi=40)
+    rep = write_report(FIXTURE_RUNS, tmp_path, STUDY_DIR, REPLAY, formats=())
     names = {p.name for p in rep.files}
     assert {"table.md", "table.csv", "table.tex", "table_extra.md", "table_extra.csv",
             "table_extra.tex", "runs.csv", "provenance.json", "timing_replay.md",
             "timing_replay.csv", "consensus_gap.csv"} <= names
-    assert len([n for n in names if n.endswith(".png")]) == 6
+    assert not [n for n in names if n.endswith(".png")]  # figures: see test_save_figure
     assert (tmp_path / "table.md").read_text() == (EXPECTED / "table1_small.md").read_text()
     prov = json.loads((tmp_path / "provenance.json").read_text())
     assert prov["counts"]["present"] == 6 and prov["counts"]["runs_conflict"] == 1
@@ -40,9 +41,18 @@ def test_cli_prints_the_markdown_table(tmp_path, capsys):
     REPLAY.to_csv(replay, index=False)
     out = tmp_path / "report"
     rc = main(["--runs", str(FIXTURE_RUNS), "--study", str(STUDY_DIR), "--out", str(out),
-               "--replay", str(replay), "--formats", "png", "--dpi", "30"])
+               "--replay", str(replay), "--formats", ""])
     captured = capsys.readouterr()
     assert rc == 0
     assert captured.out.strip() == (EXPECTED / "table1_small.md").read_text().strip()
     assert "4 problem(s)" in captured.err and "metrics_r5.jsonl:6" in captured.err
-    assert (out / "timing_replay.csv").exists() and not (out / "table.pdf").exists()
+    assert (out / "timing_replay.csv").exists() and (out / "provenance.json").exists()
+    assert not list(out.glob("*.png"))  # --formats "" builds the figures but saves none
+
+
+def test_save_figure_png_and_pdf(tmp_path, collected):
+    fig = plots.time_vs_nodes(collected.runs, load_layout(STUDY_DIR))
+    paths = save_figure(fig, tmp_path, "s_per_itr_vs_nodes_emulated", dpi=30)
+    assert [p.name for p in paths] == ["s_per_itr_vs_nodes_emulated.png",
+                                       "s_per_itr_vs_nodes_emulated.pdf"]
+    assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"

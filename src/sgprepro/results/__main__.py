@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
     parser.add_argument("--replay", type=Path,
                         help="CSV of the timing engine's paper-scale replay to render")
-    parser.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated")
+    parser.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated ('' saves none)")
     parser.add_argument("--dpi", type=int, default=150, help="figure resolution")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every problem")
     args = parser.parse_args(argv)
