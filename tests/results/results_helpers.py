@@ -16,7 +16,7 @@ WANDB_FIXTURE = REPO / "tests" / "fixtures" / "wandb" / "table1_small_runs.json"
 def make_record(run_dir: str, alg: str = "sgp", nodes: int = 4, seed: int = 0, *,
                 config_hash: str = "h1", started_at: str = "2026-01-01T00:00:00",
                 done: bool = True, error: str | None = None, top1: float = 70.0,
-                s_itr: float = 0.3, network: str = "eth10g", status: str = "ok") -> RunRecord:
+                s_itr: float = 0.3, network: str = "eth_10g", status: str = "ok") -> RunRecord:
     """A hand-made record for unit tests of the assembly rules."""
     return RunRecord(
         run_dir=run_dir,

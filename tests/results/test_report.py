@@ -56,3 +56,11 @@ def test_save_figure_png_and_pdf(tmp_path, collected):
     assert [p.name for p in paths] == ["s_per_itr_vs_nodes_emulated.png",
                                        "s_per_itr_vs_nodes_emulated.pdf"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
+
+
+def test_replay_caption_names_the_calibration_column():
+    from sgprepro.results.report import replay_caption
+
+    frame = REPLAY.rename(columns={"calibration": "used_for_calibration"})
+    assert "1 of 2 rows have used_for_calibration=True" in replay_caption(frame)
+    assert "EMULATED" in replay_caption(frame.drop(columns="used_for_calibration"))

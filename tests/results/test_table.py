@@ -92,9 +92,9 @@ def test_format_measured():
 
 
 def test_multiple_networks_need_a_layout_filter(layout):
-    runs = assemble([make_record("a", network="eth10g"),
-                     make_record("b", network="ib100g", config_hash="h2")]).runs
-    with pytest.raises(ValueError, match="networks=\\['eth10g', 'ib100g'\\]"):
+    runs = assemble([make_record("a", network="eth_10g"),
+                     make_record("b", network="ib_100g", config_hash="h2")]).runs
+    with pytest.raises(ValueError, match="networks=\\['eth_10g', 'ib_100g'\\]"):
         select_study(runs, layout)
 
 

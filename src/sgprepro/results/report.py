@@ -50,9 +50,11 @@ logger = logging.getLogger(__name__)
 VERSIONED_PACKAGES: tuple[str, ...] = (
     "sgprepro", "torch", "numpy", "pandas", "matplotlib", "hydra-core", "wandb",
 )
+CALIBRATION_COLUMNS: tuple[str, ...] = ("used_for_calibration", "calibration")
+"""Boolean column of a replay frame marking the cells the timing engine was fitted on."""
 REPLAY_CAPTION = (
     "Timing replay at the paper's scale: EMULATED by the timing engine (a model of the paper's "
-    "cluster and 10 GbE network), not measured. predicted = the engine's s/itr; published = "
+    "cluster and 10 GbE network), not measured. predicted/emulated = the engine's s/itr; published = "
     "Table 1 of Assran et al. 2019 (wall-clock on the authors' cluster)."
 )
 
@@ -92,9 +94,10 @@ def package_versions() -> dict[str, str | None]:
 def replay_caption(replay: pd.DataFrame) -> str:
     """Caption of the timing-replay table; notes calibration rows when the column exists."""
     text = REPLAY_CAPTION
-    if "calibration" in replay.columns:
-        n_cal = int(replay["calibration"].astype(bool).sum())
-        text += (f" {n_cal} of {len(replay)} rows have calibration=True: their published values "
+    flag = next((c for c in CALIBRATION_COLUMNS if c in replay.columns), None)
+    if flag is not None:
+        n_cal = int(replay[flag].astype(bool).sum())
+        text += (f" {n_cal} of {len(replay)} rows have {flag}=True: their published values "
                  "were used to fit the engine, so they are not independent checks.")
     return text
 
