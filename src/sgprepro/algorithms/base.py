@@ -38,6 +38,9 @@ class AlgorithmConfig:
         tau: OSGP staleness: a message sent at iteration k is mixed in at iteration k + tau.
         gossip_margin_rounds: AD-PSGD only; extra handshake rounds reserved for a clean stop
             (0: derived from the graph, which is always safe).
+        allreduce_algo: the collective the timing engine emulates for allreduce
+            (``recursive_doubling``: the paper-era THD TCP all-reduce; ``ring``; ``tree``). The
+            real run uses its backend's own collective; this only shapes emulated time.
     """
 
     name: str = "sgp"
@@ -45,6 +48,7 @@ class AlgorithmConfig:
     bucket_mb: float = 25.0
     tau: int = 1
     gossip_margin_rounds: int = 0
+    allreduce_algo: str = "recursive_doubling"
 
     def __post_init__(self) -> None:
         if self.name not in ALGORITHMS:
@@ -60,6 +64,11 @@ class AlgorithmConfig:
             raise ValueError(
                 f"algorithm.tau={self.tau}: staleness must be >= 0; use tau=1 (the paper's overlap) "
                 "or tau=0 (no overlap)"
+            )
+        if self.allreduce_algo not in ("recursive_doubling", "ring", "tree"):
+            raise ValueError(
+                f"algorithm.allreduce_algo={self.allreduce_algo!r}: must be recursive_doubling, "
+                "ring or tree; use recursive_doubling (the paper's) or ring (NCCL/gloo today)"
             )
         if self.bucket_mb <= 0:
             raise ValueError(f"algorithm.bucket_mb={self.bucket_mb}: must be > 0; try 25")

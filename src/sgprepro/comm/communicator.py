@@ -175,9 +175,13 @@ class Communicator:
         """Post and wait: returns peer -> received tensor."""
         return self.post(sends, recv_from, step, like).wait()
 
-    def all_reduce_async(self, tensor: torch.Tensor) -> dist.Work:
-        """Start a sum all-reduce of ``tensor`` in place. Collective: every rank, same order."""
-        self.sent.add(COLLECTIVE, _nbytes(tensor))
+    def all_reduce_async(self, tensor: torch.Tensor, record: bool = True) -> dist.Work:
+        """Start a sum all-reduce of ``tensor`` in place. Collective: every rank, same order.
+
+        ``record=False`` for measurement traffic (evaluation), which is not training traffic.
+        """
+        if record:
+            self.sent.add(COLLECTIVE, _nbytes(tensor))
         return dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=self.group, async_op=True)
 
     def wait_work(self, work: dist.Work, step: int, what: str) -> None:
@@ -189,10 +193,10 @@ class Communicator:
         self.wait_s += time.perf_counter() - t0
 
     def all_reduce_(
-        self, tensor: torch.Tensor, step: int, what: str = "all_reduce"
+        self, tensor: torch.Tensor, step: int, what: str = "all_reduce", record: bool = True
     ) -> torch.Tensor:
         """Blocking sum all-reduce in place. Collective: every rank calls this, in step order."""
-        self.wait_work(self.all_reduce_async(tensor), step, what)
+        self.wait_work(self.all_reduce_async(tensor, record), step, what)
         return tensor
 
     def all_gather(self, tensor: torch.Tensor, step: int) -> list[torch.Tensor]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -32,8 +33,11 @@ def init_worker(
     backend: str = "gloo",
     timeout_s: float = 60.0,
     store_prefix: str = "sgprepro",
+    host_store: bool = False,
 ) -> WorkerContext:
     """Join the job's process group through a TCPStore at ``master_addr:master_port``.
+
+    ``host_store``: this rank serves the store (rank 0 on a cluster; locally the launcher does).
 
     Raises:
         RuntimeError: the rendezvous or the group init failed (fatal: never a silent fallback).
@@ -42,7 +46,7 @@ def init_worker(
         raise ValueError(f"backend={backend!r}: must be gloo (CPU) or nccl (GPU)")
     timeout = datetime.timedelta(seconds=timeout_s)
     try:
-        base = dist.TCPStore(master_addr, master_port, world_size, False, timeout=timeout)
+        base = dist.TCPStore(master_addr, master_port, world_size, host_store, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise RuntimeError(
             f"rank {rank}: cannot reach the rendezvous store at {master_addr}:{master_port} "
@@ -52,7 +56,7 @@ def init_worker(
     if backend == "nccl":
         if not torch.cuda.is_available():
             raise RuntimeError(f"rank {rank}: backend=nccl needs CUDA; use backend=gloo on CPU")
-        local = rank % torch.cuda.device_count()
+        local = int(os.environ.get("LOCAL_RANK", rank % torch.cuda.device_count()))
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
     else:

@@ -1,0 +1,181 @@
+"""One job of a sweep: validate, record, launch the ranks, mark the run done (no Hydra imports).
+
+Runs in the single Hydra process of a job (locally) or in each SLURM task (one task per rank).
+A run directory whose ``done`` marker exists with the same config hash is skipped; a failed or
+interrupted one is moved aside into ``attempts/`` (nothing written is lost) and run again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from sgprepro.config import Config, cell_of, config_dict, config_hash, resolve_topology_name
+from sgprepro.tracking import DONE, environment_info, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+_RECORDS = ("run.json", "timing.json", "summary.json", "error.txt", "wandb")
+_RECORD_PREFIXES = ("metrics_r", "trace_r")
+
+
+def resolve_backend(cfg: Config) -> str:
+    if cfg.comm.backend != "auto":
+        return cfg.comm.backend
+    import torch
+
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
+def plan(cfg: Config) -> str:
+    """One line saying what this job would launch (printed by dry runs)."""
+    where = (
+        f"SLURM: {cfg.nodes} nodes x 1 task x {cfg.slurm.gpus_per_node} GPUs, partition="
+        f"{cfg.slurm.partition or '<default>'}, time={cfg.slurm.timeout_min} min"
+        if cfg.comm.gpus_per_rank > 0
+        else f"local: {cfg.nodes} forked {cfg.comm.backend} workers"
+    )
+    return (
+        f"would launch {cfg.algorithm.name} on nodes={cfg.nodes} "
+        f"(topology={resolve_topology_name(cfg)}, network={cfg.network.name}, "
+        f"model={cfg.model.name}, data={cfg.data.name}, epochs={cfg.optim.epochs:g}, "
+        f"batch/node={cfg.optim.batch_size}, seed={cfg.seed}) -> {where}"
+    )
+
+
+def _has_records(out: Path) -> bool:
+    return any(
+        (out / name).exists() for name in _RECORDS
+    ) or any(p.name.startswith(_RECORD_PREFIXES) for p in out.iterdir())
+
+
+def _archive_previous(out: Path) -> Path:
+    dest = out / "attempts" / time.strftime("%Y%m%d-%H%M%S")
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in list(out.iterdir()):
+        if p.name in _RECORDS or p.name.startswith(_RECORD_PREFIXES) or p.name.startswith("ckpt"):
+            shutil.move(str(p), dest / p.name)
+    return dest
+
+
+def already_done(out: Path, chash: str) -> bool:
+    if not (out / DONE).exists():
+        return False
+    try:
+        return json.loads((out / "run.json").read_text())["config_hash"] == chash
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def prepare_run_dir(cfg: Config, out: Path) -> str | None:
+    """Skip a finished identical run, move a failed one aside, write run.json.
+
+    Returns a reason to skip, or None when the run should go ahead.
+    """
+    chash = config_hash(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if already_done(out, chash):
+        return f"{out} is done with the same config (hash {chash})"
+    if (out / DONE).exists() or _has_records(out):
+        dest = _archive_previous(out)
+        if (out / DONE).exists():
+            shutil.move(str(out / DONE), dest / DONE)
+        log.warning("previous records in %s moved to %s", out, dest)
+    write_json_atomic(
+        out / "run.json",
+        {
+            "run_id": out.name,
+            "cell": cell_of(cfg),
+            "config": config_dict(cfg),
+            "config_hash": chash,
+            "topology": resolve_topology_name(cfg),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **environment_info(),
+        },
+    )
+    return None
+
+
+def _slurm_rank() -> tuple[int, int, str] | None:
+    """(rank, world size, master host) inside a submitit SLURM task, else None."""
+    if "SUBMITIT_EXECUTOR" not in os.environ and "SLURM_PROCID" not in os.environ:
+        return None
+    import submitit
+
+    env = submitit.JobEnvironment()
+    return env.global_rank, env.num_tasks, env.hostnames[0]
+
+
+def run_job(cfg: Config, out: Path) -> dict[str, Any]:
+    """Run one validated job into ``out``. Never raises for a worker failure: the run is
+    recorded as failed (``error.txt``, no ``done``) so the next job of a multirun still runs."""
+    from sgprepro.comm.launch import WorkerFailure, launch_local
+    from sgprepro.train.worker import run_worker
+
+    if cfg.dry_run:
+        line = plan(cfg)
+        print(line, flush=True)
+        return {"status": "dry_run", "plan": line}
+    slurm = _slurm_rank()
+    backend = resolve_backend(cfg)
+    if slurm is not None:
+        return _run_slurm_task(cfg, out, slurm, backend)
+    reason = prepare_run_dir(cfg, out)
+    if reason:
+        log.info("skipping: %s", reason)
+        return {"status": "skipped", "reason": reason}
+    t0 = time.perf_counter()
+    try:
+        results = launch_local(
+            run_worker,
+            cfg.nodes,
+            (cfg, str(out)),
+            backend=backend,
+            timeout_s=cfg.comm.timeout_s,
+            job_timeout_s=cfg.comm.job_timeout_s,
+            threads_per_worker=cfg.comm.threads_per_worker,
+        )
+    except WorkerFailure as exc:
+        (out / "error.txt").write_text(f"rank {exc.rank}: {exc.cause}\n")
+        log.error("run failed: %s (details in %s)", exc, out / "error.txt")
+        return {"status": "failed", "rank": exc.rank, "error": str(exc)}
+    (out / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+    summary = results[0]["summary"]
+    log.info(
+        "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr, job %.1f s",
+        cfg.algorithm.name, cfg.nodes, summary["val/top1_node_mean"],
+        summary["time/emulated_s_per_itr"], summary["time/wall_s_per_itr"],
+        time.perf_counter() - t0,
+    )
+    return {"status": "ok", "summary": summary}
+
+
+def _run_slurm_task(cfg: Config, out: Path, slurm: tuple[int, int, str], backend: str) -> dict[str, Any]:
+    from sgprepro.comm import destroy, init_worker
+    from sgprepro.train.worker import run_worker
+
+    rank, world, master = slurm
+    if world != cfg.nodes:
+        raise RuntimeError(f"nodes={cfg.nodes} but the SLURM job has {world} tasks; one task per node")
+    if rank == 0:
+        reason = prepare_run_dir(cfg, out)
+        if reason:
+            raise RuntimeError(f"rank 0: {reason}; remove the done marker to run it again")
+    port = cfg.slurm.master_port + zlib.crc32(os.environ.get("SLURM_JOB_ID", "0").encode()) % 1000
+    ctx = init_worker(rank, world, master, port, backend, cfg.comm.timeout_s, host_store=rank == 0)
+    try:
+        result = run_worker(ctx, cfg, str(out))
+    except BaseException as exc:
+        (out / f"error_r{rank}.txt").write_text(f"rank {rank}: {type(exc).__name__}: {exc}\n")
+        raise
+    finally:
+        destroy()
+    if rank == 0:
+        (out / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+    return {"status": "ok", "rank": rank, "summary": result["summary"]}
