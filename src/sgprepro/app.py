@@ -50,9 +50,9 @@ def plan(cfg: Config) -> str:
 
 
 def _has_records(out: Path) -> bool:
-    return any(
-        (out / name).exists() for name in _RECORDS
-    ) or any(p.name.startswith(_RECORD_PREFIXES) for p in out.iterdir())
+    return any((out / name).exists() for name in _RECORDS) or any(
+        p.name.startswith(_RECORD_PREFIXES) for p in out.iterdir()
+    )
 
 
 def _archive_previous(out: Path) -> Path:
@@ -149,20 +149,27 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
     summary = results[0]["summary"]
     log.info(
         "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr, job %.1f s",
-        cfg.algorithm.name, cfg.nodes, summary["val/top1_node_mean"],
-        summary["time/emulated_s_per_itr"], summary["time/wall_s_per_itr"],
+        cfg.algorithm.name,
+        cfg.nodes,
+        summary["val/top1_node_mean"],
+        summary["time/emulated_s_per_itr"],
+        summary["time/wall_s_per_itr"],
         time.perf_counter() - t0,
     )
     return {"status": "ok", "summary": summary}
 
 
-def _run_slurm_task(cfg: Config, out: Path, slurm: tuple[int, int, str], backend: str) -> dict[str, Any]:
+def _run_slurm_task(
+    cfg: Config, out: Path, slurm: tuple[int, int, str], backend: str
+) -> dict[str, Any]:
     from sgprepro.comm import destroy, init_worker
     from sgprepro.train.worker import run_worker
 
     rank, world, master = slurm
     if world != cfg.nodes:
-        raise RuntimeError(f"nodes={cfg.nodes} but the SLURM job has {world} tasks; one task per node")
+        raise RuntimeError(
+            f"nodes={cfg.nodes} but the SLURM job has {world} tasks; one task per node"
+        )
     if rank == 0:
         reason = prepare_run_dir(cfg, out)
         if reason:

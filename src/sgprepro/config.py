@@ -192,7 +192,9 @@ def to_config(cfg: DictConfig | Config) -> Config:
     if isinstance(cfg, Config):
         return cfg
     if OmegaConf.is_missing(cfg, "nodes"):
-        raise _err("nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)")
+        raise _err(
+            "nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
+        )
     try:
         out = OmegaConf.to_object(cfg)
     except (ValueError, TypeError) as exc:

@@ -112,7 +112,6 @@ def launch_local(
         raise ValueError(f"nodes={world_size}: must be >= 1")
     _warm_imports()
     port = free_port()
-    store = dist.TCPStore("127.0.0.1", port, world_size, True, wait_for_workers=False)
     ctx = mp.get_context("fork")
     results: mp.Queue = ctx.Queue()
     procs = [
@@ -126,6 +125,9 @@ def launch_local(
     ]
     for p in procs:
         p.start()
+    # The store is served only after the fork, so no worker inherits its listening socket
+    # (inherited, it made some workers' connections hang); workers retry until it is up.
+    store = dist.TCPStore("127.0.0.1", port, world_size, True, wait_for_workers=False)
     outs: dict[int, Any] = {}
     deadline = None if job_timeout_s is None else time.monotonic() + job_timeout_s
     failure: WorkerFailure | None = None

@@ -16,7 +16,17 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DONE = "done"
-_PACKAGES = ("torch", "torchvision", "hydra-core", "wandb", "pandas", "numpy", "matplotlib", "mnist1d", "sgprepro")
+_PACKAGES = (
+    "torch",
+    "torchvision",
+    "hydra-core",
+    "wandb",
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "mnist1d",
+    "sgprepro",
+)
 
 
 class JsonlWriter:

@@ -13,7 +13,9 @@ from sgprepro.data import make_loader
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, device: torch.device) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, dataset: Dataset, batch_size: int, device: torch.device
+) -> tuple[float, float]:
     """Top-1 accuracy (percent) and mean cross-entropy of ``model`` on the whole ``dataset``."""
     was_training = model.training
     model.eval()

@@ -66,9 +66,17 @@ def finalize_run(
     timing = emulate_run(run_dir, cfg, iters_per_epoch, param_bytes)
     write_json_atomic(
         run_dir / "timing.json",
-        {**timing.to_dict(), "message_bytes": param_bytes, "network": cfg.network.name,
-         "program": {"algorithm": cfg.algorithm.name, "allreduce_mode": cfg.algorithm.allreduce_mode,
-                     "allreduce_algo": cfg.algorithm.allreduce_algo, "tau": cfg.algorithm.tau}},
+        {
+            **timing.to_dict(),
+            "message_bytes": param_bytes,
+            "network": cfg.network.name,
+            "program": {
+                "algorithm": cfg.algorithm.name,
+                "allreduce_mode": cfg.algorithm.allreduce_mode,
+                "allreduce_algo": cfg.algorithm.allreduce_algo,
+                "tau": cfg.algorithm.tau,
+            },
+        },
     )
     traces = _per_rank(run_dir, "trace", n)
     metrics = _per_rank(run_dir, "metrics", n)
@@ -87,10 +95,17 @@ def finalize_run(
         for k in range(min(len(e) for e in evals)):
             rows = [e[k] for e in evals]
             step = round(float(np.mean([r["step"] for r in rows])))
-            curve.append({"step": step, "epoch": step / iters_per_epoch,
-                          "val/top1_node_mean": float(np.mean([r["val/top1"] for r in rows]))})
+            curve.append(
+                {
+                    "step": step,
+                    "epoch": step / iters_per_epoch,
+                    "val/top1_node_mean": float(np.mean([r["val/top1"] for r in rows])),
+                }
+            )
         if glob:  # the final, collective evaluation
-            curve[-1].update({k: v for k, v in glob[-1].items() if k not in ("kind", "step", "epoch")})
+            curve[-1].update(
+                {k: v for k, v in glob[-1].items() if k not in ("kind", "step", "epoch")}
+            )
     else:
         curve = [{k: v for k, v in g.items() if k != "kind"} for g in glob]
     for point in curve:
@@ -129,5 +144,3 @@ def finalize_run(
     }
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
-
-

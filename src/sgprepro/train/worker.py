@@ -71,7 +71,10 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
         model = nn.DataParallel(model, device_ids=list(range(cfg.comm.gpus_per_rank)))
     o = cfg.optim
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=o.lr_per_ref_batch, momentum=o.momentum, nesterov=o.nesterov,
+        model.parameters(),
+        lr=o.lr_per_ref_batch,
+        momentum=o.momentum,
+        nesterov=o.nesterov,
         weight_decay=o.weight_decay,
     )
     ipe, total_steps = iterations(cfg, len(pair.train))
@@ -79,8 +82,15 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
     comm = Communicator(rank, n, cfg.comm.timeout_s, backend=ctx.backend)
     topology = build_topology(cfg)
     algo = build_algorithm(
-        cfg.algorithm, model, optimizer, comm, topology, peers_schedule(cfg), lr_fn,
-        store=ctx.store, total_steps=total_steps,
+        cfg.algorithm,
+        model,
+        optimizer,
+        comm,
+        topology,
+        peers_schedule(cfg),
+        lr_fn,
+        store=ctx.store,
+        total_steps=total_steps,
     )
     asynchronous = cfg.algorithm.name == "adpsgd"
     eval_every = max(1, round(cfg.train.eval_every_epochs * ipe))
@@ -90,8 +100,14 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
     if rank == 0:
         ident = run_identity(cfg)
         mirror = WandbMirror(
-            cfg.logger.wandb_mode, out, cfg.logger.project, cfg.logger.entity, ident["name"],
-            ident["group"], ident["tags"], ident["config"],
+            cfg.logger.wandb_mode,
+            out,
+            cfg.logger.project,
+            cfg.logger.entity,
+            ident["name"],
+            ident["group"],
+            ident["tags"],
+            ident["config"],
         )
     bar = None
     if rank == 0 and _progress_enabled(cfg.logger.progress):
@@ -102,8 +118,16 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
     def do_eval(step: int, final: bool) -> None:
         top1, vloss = evaluate(model, pair.val, cfg.train.eval_batch_size, ctx.device)
         epoch = step / ipe
-        metrics.write({"kind": "eval", "step": step, "epoch": epoch, "val/top1": top1,
-                       "val/loss": vloss, "pushsum/weight": algo.ps_weight})
+        metrics.write(
+            {
+                "kind": "eval",
+                "step": step,
+                "epoch": epoch,
+                "val/top1": top1,
+                "val/loss": vloss,
+                "pushsum/weight": algo.ps_weight,
+            }
+        )
         if asynchronous and not final:
             return
         stats = torch.tensor([top1, vloss, algo.ps_weight], dtype=torch.float64, device=ctx.device)
@@ -112,7 +136,9 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
         if rank == 0:
             avg_top1, _ = evaluate(avg_model, pair.val, cfg.train.eval_batch_size, ctx.device)
             rec = {
-                "kind": "global", "step": step, "epoch": epoch,
+                "kind": "global",
+                "step": step,
+                "epoch": epoch,
                 "val/top1_node_mean": float(gathered[:, 0].mean()),
                 "val/top1_node_min": float(gathered[:, 0].min()),
                 "val/top1_node_max": float(gathered[:, 0].max()),
@@ -143,13 +169,25 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
 
             info = algo.train_step(step, step / ipe, closure)
             t_now = time.perf_counter()
-            trace.write({"step": step, "compute_s": info.compute_s, "wall_s": t_now - t_prev,
-                         "comm_s": info.comm_s, "sent": info.sent})
+            trace.write(
+                {
+                    "step": step,
+                    "compute_s": info.compute_s,
+                    "wall_s": t_now - t_prev,
+                    "comm_s": info.comm_s,
+                    "sent": info.sent,
+                }
+            )
             losses.append(info.loss)
             step += 1
             if step % cfg.train.log_every == 0 or step == 1:
-                rec = {"kind": "train", "step": step, "epoch": step / ipe, "train/loss": info.loss,
-                       "lr": info.lr}
+                rec = {
+                    "kind": "train",
+                    "step": step,
+                    "epoch": step / ipe,
+                    "train/loss": info.loss,
+                    "lr": info.lr,
+                }
                 if info.global_step is not None:
                     rec["global_step"] = info.global_step
                 metrics.write(rec)
@@ -167,7 +205,9 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
         epoch += 1
     algo.finish()
     do_eval(step, final=True)
-    metrics.write({"kind": "final", "step": step, "train/loss_last": sum(losses[-20:]) / len(losses[-20:])})
+    metrics.write(
+        {"kind": "final", "step": step, "train/loss_last": sum(losses[-20:]) / len(losses[-20:])}
+    )
     metrics.close()
     trace.close()
     if bar is not None:
