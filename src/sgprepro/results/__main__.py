@@ -1,7 +1,7 @@
 """Build a study's report and print its table.
 
     python -m sgprepro.results --runs multirun/table1_eth10g --study experiments/table1_eth10g \
-        --out reports/table1_eth10g [--source wandb:<entity>/<project>] [--replay replay.csv]
+        --out reports/table1_eth10g [--source wandb:<entity>/<project>] [--replay replay.csv | --replay-paper]
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
     parser.add_argument("--replay", type=Path,
                         help="CSV of the timing engine's paper-scale replay to render")
+    parser.add_argument("--replay-paper", action="store_true",
+                        help="run the timing engine's paper-scale replay (emulated) and render it")
     parser.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated ('' saves none)")
     parser.add_argument("--dpi", type=int, default=150, help="figure resolution")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every problem")
@@ -35,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs is None and args.source is None:
         parser.error("give --runs <dir> or --source wandb:<entity>/<project>")
     replay = pd.read_csv(args.replay) if args.replay is not None else None
+    if args.replay_paper:
+        from sgprepro.timing.replay import replay_table
+
+        replay = replay_table()
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     report = write_report(args.runs, args.out, args.study, replay, source=args.source,
                           formats=formats, dpi=args.dpi)
