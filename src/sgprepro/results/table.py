@@ -38,9 +38,9 @@ class RowSpec:
 
 ROWS: dict[str, RowSpec] = {
     "top1": RowSpec("val/top1_node_mean", "top-1 % (node mean)", "top1", 2),
-    "s_per_itr": RowSpec("time/emulated_s_per_itr", "s/itr (emulated)", "s_per_itr", 3),
+    "s_per_itr": RowSpec("time/emulated_s_per_itr", "s/itr (emulated)", "s_per_itr", 4),
     "top1_avg_model": RowSpec("val/top1_avg_model", "top-1 % (averaged model)", None, 2),
-    "wall_s_per_itr": RowSpec("time/wall_s_per_itr", "s/itr (wall-clock)", None, 3),
+    "wall_s_per_itr": RowSpec("time/wall_s_per_itr", "s/itr (wall-clock)", None, 4),
     "consensus": RowSpec("consensus/distance", "consensus distance", None, 4),
 }
 MAIN_ROWS: tuple[str, ...] = ("top1", "s_per_itr")
