@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -113,6 +114,10 @@ class TrainConfig:
     max_steps: int = 0  # >0 caps the iterations per node (debug runs)
     checkpoint_every_epochs: float = 0.0  # 0: no checkpoints
     eval_batch_size: int = 1000
+    # Fault injection for testing failure handling: "" (none), "crash@R:S" (rank R raises before
+    # its iteration S, counted from 0) or "hang@R:S" (rank R blocks forever there, so its peers'
+    # waits hit comm.timeout_s). Part of the config and of its hash, like every other key.
+    inject_fault: str = ""
 
 
 @dataclass
@@ -164,6 +169,26 @@ def register_configs() -> None:
 
 def _err(msg: str) -> ConfigError:
     return ConfigError(msg)
+
+
+_FAULT_RE = re.compile(r"(crash|hang)@(\d+):(\d+)")
+
+
+def parse_fault(spec: str) -> tuple[str, int, int] | None:
+    """``train.inject_fault`` -> (kind, rank, step), or None for "" (no fault).
+
+    Raises:
+        ValueError: the string is not ``crash@RANK:STEP`` or ``hang@RANK:STEP``.
+    """
+    if not spec:
+        return None
+    m = _FAULT_RE.fullmatch(spec.strip())
+    if m is None:
+        raise ValueError(
+            f"train.inject_fault={spec!r}: must be '' (no fault), 'crash@RANK:STEP' or "
+            "'hang@RANK:STEP'; e.g. train.inject_fault=crash@1:3"
+        )
+    return m.group(1), int(m.group(2)), int(m.group(3))
 
 
 def resolve_topology_name(cfg: Config) -> str:
@@ -222,10 +247,18 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
     try:
         topo = build_topology(c)
         sched = peers_schedule(c)
-        if c.algorithm.name != "allreduce":
-            topo.check_peers(sched.max_peers)
     except (TopologyError, ValueError) as exc:
         raise _err(f"{exc} (algorithm={c.algorithm.name}, nodes={c.nodes})") from exc
+    if c.algorithm.name != "allreduce":
+        try:
+            topo.check_peers(sched.max_peers)
+        except TopologyError as exc:
+            raise _err(
+                f"topology.peers_schedule={dict(sched.milestones)} with topology={topo.name}, "
+                f"nodes={c.nodes}: {sched.max_peers} peers per round, but the graph has at most "
+                f"{topo.max_peers}; lower the peers in topology.peers_schedule to <= "
+                f"{topo.max_peers} or use more nodes"
+            ) from exc
     if c.algorithm.name in ("dpsgd",) and not topo.undirected:
         raise _err(
             f"topology.name={topo.name} with algorithm=dpsgd: D-PSGD averages symmetrically and "
@@ -243,11 +276,15 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
             pass
         else:
             validate_data_spec(data)
-        n_train = train_samples(data)
-        if n_train is not None:
-            check_batch(c.optim.batch_size, n_train, c.nodes)
     except (DataError, ValueError) as exc:
         raise _err(str(exc).splitlines()[0]) from exc
+    n_train = train_samples(c.data)
+    if n_train is not None:
+        try:
+            check_batch(c.optim.batch_size, n_train, c.nodes)
+        except DataError as exc:  # name the key as it is set: optim.batch_size
+            msg = str(exc).splitlines()[0].replace("batch_size", "optim.batch_size")
+            raise _err(f"{msg} (data.name={c.data.name})") from exc
     o = c.optim
     for key, val, ok, fix in (
         ("optim.batch_size", o.batch_size, o.batch_size >= 1, "use 32"),
@@ -276,6 +313,15 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
         raise _err(f"logger.progress={c.logger.progress!r}: must be auto, on or off")
     if c.train.eval_every_epochs <= 0:
         raise _err(f"train.eval_every_epochs={c.train.eval_every_epochs}: must be > 0; use 1")
+    try:
+        fault = parse_fault(c.train.inject_fault)
+    except ValueError as exc:
+        raise _err(str(exc)) from exc
+    if fault is not None and fault[1] >= c.nodes:
+        raise _err(
+            f"train.inject_fault={c.train.inject_fault!r} with nodes={c.nodes}: rank {fault[1]} "
+            f"does not exist; use a rank in [0, {c.nodes - 1}]"
+        )
     return c
 
 

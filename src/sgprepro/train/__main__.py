@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sgprepro.config import ConfigError, register_configs, validate
@@ -32,10 +33,15 @@ def main(dcfg: DictConfig) -> float | None:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
-    out = Path(HydraConfig.get().runtime.output_dir)
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
     result = run_job(cfg, out)
     if result["status"] == "ok":
         return float(result["summary"]["val/top1_node_mean"])
+    if result["status"] == "failed" and hc.mode == RunMode.RUN:
+        # a single run reports failure in its exit status; in a multirun the next job still runs
+        print(f"error: {result['error']} (details in {out / 'error.txt'})", file=sys.stderr)
+        sys.exit(1)
     return None
 
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from sgprepro.algorithms import build_algorithm
 from sgprepro.comm import Communicator, WorkerContext
-from sgprepro.config import Config, build_topology, peers_schedule
+from sgprepro.config import Config, build_topology, parse_fault, peers_schedule
 from sgprepro.data import batches_per_epoch, build_dataset, make_loader
 from sgprepro.models import build_model
 from sgprepro.tracking import JsonlWriter, WandbMirror
@@ -56,6 +56,18 @@ def _progress_enabled(mode: str) -> bool:
     if mode == "off":
         return False
     return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _inject_fault(spec: str, rank: int, step: int) -> None:
+    """``train.inject_fault`` (tests of failure handling): crash or hang this rank at this step."""
+    fault = parse_fault(spec)
+    if fault is None or fault[1] != rank or fault[2] != step:
+        return
+    if fault[0] == "crash":
+        raise RuntimeError(f"injected fault: rank {rank} crashed at step {step} ({spec})")
+    log.warning("injected fault: rank %d hangs at step %d (%s)", rank, step, spec)
+    while True:  # stopped only by the launcher (or SLURM) killing the process
+        time.sleep(60)
 
 
 def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
@@ -154,11 +166,16 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
             if bar is not None:
                 bar.set_postfix(top1=f"{rec['val/top1_node_mean']:.1f}")
 
+    # one start line for every rank (W&B and data set-up take uneven time), so no rank of an
+    # asynchronous run begins with the others' budget already spent
+    comm.barrier(0)
     step, epoch, losses = 0, 0, []
     t_prev = time.perf_counter()
     done = False
     while not done:
         for x, y in make_loader(pair.train, rank, n, o.batch_size, cfg.seed, epoch):
+            if cfg.train.inject_fault:
+                _inject_fault(cfg.train.inject_fault, rank, step)
             x, y = x.to(ctx.device), y.to(ctx.device)
 
             def closure(x=x, y=y) -> torch.Tensor:
