@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="CSV of the timing engine's paper-scale replay to render")
     parser.add_argument("--replay-paper", action="store_true",
                         help="run the timing engine's paper-scale replay (emulated) and render it")
+    parser.add_argument("--networks", default="",
+                        help="re-emulate every run under these network presets, comma-separated "
+                             "(e.g. ideal,ib_100g,eth_10g,wan)")
     parser.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated ('' saves none)")
     parser.add_argument("--dpi", type=int, default=150, help="figure resolution")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every problem")
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         replay = replay_table()
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     report = write_report(args.runs, args.out, args.study, replay, source=args.source,
-                          formats=formats, dpi=args.dpi)
+                          formats=formats, dpi=args.dpi,
+                          networks=tuple(n for n in args.networks.split(",") if n))
     print(report.markdown)
     problems = report.collected.problems
     if problems:

@@ -175,7 +175,7 @@ def load_source(runs_root: Path | None, source: str | None, api: WandbApi | None
 def write_report(runs_root: Path | None, out_dir: Path, study_dir: Path,
                  replay_df: pd.DataFrame | None = None, *, source: str | None = None,
                  api: WandbApi | None = None, formats: tuple[str, ...] = ("png", "pdf"),
-                 dpi: int = 150) -> Report:
+                 dpi: int = 150, networks: tuple[str, ...] = ()) -> Report:
     """Collect the runs and write the study's report directory.
 
     Args:
@@ -186,6 +186,8 @@ def write_report(runs_root: Path | None, out_dir: Path, study_dir: Path,
         source: "wandb:<entity>/<project>" to read W&B instead of `runs_root`.
         api: injectable `wandb.Api`-like object (tests pass a recorded fixture).
         formats, dpi: figure file formats and resolution.
+        networks: network presets to re-emulate every local run under (needs the run
+            directories' traces; empty: skip).
 
     Returns:
         The collected runs, the main table, its caption and Markdown, and the files written.
@@ -217,6 +219,15 @@ def write_report(runs_root: Path | None, out_dir: Path, study_dir: Path,
         captions["timing_replay"] = cap
         write("timing_replay.md", to_markdown(format_frame(replay_df), cap))
         write("timing_replay.csv", to_csv(replay_df))
+
+    if networks and source is None and not runs.empty:
+        from sgprepro.results.networks import emulate_networks, networks_caption, networks_table
+
+        long = emulate_networks(runs, networks)
+        cap = networks_caption(long, networks)
+        captions["timing_networks"] = cap
+        write("timing_networks.md", to_markdown(networks_table(long, layout, networks), cap))
+        write("timing_networks.csv", to_csv(long))
 
     gap = consensus_gap(runs, layout)
     write("consensus_gap.csv", to_csv(gap))

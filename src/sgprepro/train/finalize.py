@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from sgprepro.config import (
     config_hash,
     peers_schedule,
 )
+from sgprepro.network import NetworkConfig
 from sgprepro.timing import ProgramSpec, TimingResult, emulate_trace
 from sgprepro.tracking import read_jsonl, write_json_atomic
 
@@ -52,6 +55,31 @@ def emulate_run(run_dir: Path, cfg: Config, iters_per_epoch: int, param_bytes: i
     return emulate_trace(
         run_dir, spec, cfg.network, build_topology(cfg), message_bytes=param_bytes, seed=cfg.seed
     )
+
+
+def load_run_config(run_dir: Path) -> Config:
+    """The validated Config a finished run ran with (from its run.json)."""
+    from omegaconf import OmegaConf
+
+    from sgprepro.config import _writable, to_config
+
+    recorded = json.loads((Path(run_dir) / "run.json").read_text())["config"]
+    sched = recorded["topology"]["peers_schedule"]  # JSON made its int keys strings
+    recorded["topology"]["peers_schedule"] = {int(k): int(v) for k, v in sched.items()}
+    return to_config(OmegaConf.merge(_writable(OmegaConf.structured(Config)), recorded))
+
+
+def emulate_under(run_dir: Path, network: NetworkConfig) -> TimingResult:
+    """Re-emulate a finished run under another network condition, from its recorded traces.
+
+    Accuracy does not depend on the network under emulation, so one training run answers "how
+    long per iteration on network X" for every X.
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    cfg = dataclasses.replace(cfg, network=network)
+    return emulate_run(run_dir, cfg, summary["iterations_per_epoch"], summary["comm/message_bytes"])
 
 
 def _per_rank(run_dir: Path, prefix: str, n: int) -> list[list[dict]]:
