@@ -19,12 +19,16 @@ from sgprepro.network import load_preset
 from sgprepro.timing import ProgramSpec, simulate, synthesize_compute
 
 PROGRAMS: list[tuple[str, ProgramSpec]] = [
-    ("allreduce param_avg recursive_doubling",
-     ProgramSpec("allreduce", "param_avg", "recursive_doubling")),
+    (
+        "allreduce param_avg recursive_doubling",
+        ProgramSpec("allreduce", "param_avg", "recursive_doubling"),
+    ),
     ("allreduce param_avg ring", ProgramSpec("allreduce", "param_avg", "ring")),
     ("allreduce param_avg tree", ProgramSpec("allreduce", "param_avg", "tree")),
-    ("allreduce grad_bucket ring (4 buckets)",
-     ProgramSpec("allreduce", "grad_bucket", "ring", buckets=4)),
+    (
+        "allreduce grad_bucket ring (4 buckets)",
+        ProgramSpec("allreduce", "grad_bucket", "ring", buckets=4),
+    ),
     ("sgp (1 peer)", ProgramSpec("sgp", peers=1)),
     ("sgp (2 peers)", ProgramSpec("sgp", peers=2)),
     ("osgp (tau=1)", ProgramSpec("osgp", tau=1)),
@@ -42,12 +46,17 @@ def main() -> None:
     base = load_preset("eth_10g")
     conditions = [
         ("eth_10g, no noise", base, synthesize_compute(args.nodes, args.iterations, 0.2)),
-        ("eth_10g + jitter 1 ms + compute_cv 0.1", base.replace(jitter_s=1e-3),
-         synthesize_compute(args.nodes, args.iterations, 0.2, compute_cv=0.1, seed=1)),
+        (
+            "eth_10g + jitter 1 ms + compute_cv 0.1",
+            base.replace(jitter_s=1e-3),
+            synthesize_compute(args.nodes, args.iterations, 0.2, compute_cv=0.1, seed=1),
+        ),
     ]
     nbytes = 102_228_128  # ResNet-50 fp32 parameter vector
-    print(f"simulate(): {args.nodes} nodes x {args.iterations} iterations, "
-          f"{nbytes:,} B messages; wall clock of this machine, best of {args.repeat}")
+    print(
+        f"simulate(): {args.nodes} nodes x {args.iterations} iterations, "
+        f"{nbytes:,} B messages; wall clock of this machine, best of {args.repeat}"
+    )
     print(f"{'condition':42s} {'program':42s} {'wall_s':>8s} {'emulated_s_per_itr':>19s}")
     for cond_name, net, compute in conditions:
         for name, spec in PROGRAMS:

@@ -73,6 +73,16 @@ def already_done(out: Path, chash: str) -> bool:
         return False
 
 
+def resumable(out: Path, chash: str) -> bool:
+    """Checkpoints of this very config exist and the run has not finished."""
+    if (out / DONE).exists() or not any(out.glob("ckpt_r*.pt")):
+        return False
+    try:
+        return json.loads((out / "run.json").read_text())["config_hash"] == chash
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def prepare_run_dir(cfg: Config, out: Path) -> str | None:
     """Skip a finished identical run, move a failed one aside, write run.json.
 
@@ -82,6 +92,15 @@ def prepare_run_dir(cfg: Config, out: Path) -> str | None:
     out.mkdir(parents=True, exist_ok=True)
     if already_done(out, chash):
         return f"{out} is done with the same config (hash {chash})"
+    if resumable(out, chash):
+        dest = out / "attempts" / time.strftime("%Y%m%d-%H%M%S")
+        dest.mkdir(parents=True, exist_ok=True)
+        for p in out.glob("error*.txt"):
+            shutil.move(str(p), dest / p.name)
+        log.warning(
+            "%s holds checkpoints of the same config: resuming (earlier errors in %s)", out, dest
+        )
+        return None
     if (out / DONE).exists() or _has_records(out):
         dest = _archive_previous(out)
         if (out / DONE).exists():

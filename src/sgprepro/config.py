@@ -337,6 +337,7 @@ def config_hash(c: Config) -> str:
     d.pop("logger", None)  # where results are mirrored does not change them
     d.pop("slurm", None)
     d["train"].pop("checkpoint_every_epochs", None)
+    d["train"].pop("inject_fault", None)  # a test knob: a resumed run drops it
     d["comm"].pop("job_timeout_s", None)
     d["comm"].pop("timeout_s", None)
     blob = json.dumps(d, sort_keys=True, default=str).encode()

@@ -45,15 +45,6 @@ def _assert_workers_gone(before: set[int]) -> None:
     assert not alive, alive
 
 
-# The launcher keeps the first failure report it reads. A crashing rank tears down its process
-# group before reporting, so a peer's "Connection closed by peer" usually arrives first: error.txt
-# then names that peer, and the crashing rank's own report is discarded.
-ROOT_CAUSE_BUG = (
-    "comm.launch._entry reports a worker's exception only after destroy(); peers' secondary "
-    "'Connection closed by peer' errors win the race to the launcher"
-)
-
-
 @pytest.fixture(scope="module")
 def crashed(compose_cfg, tmp_path_factory) -> tuple[Config, Path, dict, float, set[int]]:
     cfg = _tiny(compose_cfg, "nodes=4", "train.inject_fault=crash@1:3", "comm.timeout_s=20")
@@ -75,7 +66,6 @@ def test_crashing_worker_fails_the_job_and_stops_every_worker(crashed) -> None:
     _assert_workers_gone(before)
 
 
-@pytest.mark.xfail(reason=ROOT_CAUSE_BUG, strict=False)
 def test_error_txt_names_the_crashing_rank(crashed) -> None:
     _, out, result, _, _ = crashed
     assert result["rank"] == 1

@@ -142,7 +142,7 @@ def test_changed_config_after_a_failed_run_archives_and_reruns(compose_cfg, tmp_
     old_run = (out / "run.json").read_text()
     old_error = (out / "error.txt").read_text()
 
-    fixed = _tiny(compose_cfg, "nodes=2", "train.max_steps=2")
+    fixed = _tiny(compose_cfg, "nodes=2", "train.max_steps=3")  # a changed config
     assert config_hash(fixed) != config_hash(failed)
     result = run_job(fixed, out)
     assert result["status"] == "ok", result

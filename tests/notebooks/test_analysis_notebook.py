@@ -30,26 +30,34 @@ def test_pair_is_in_sync():
 def test_notebook_runs_on_fixture_records(tmp_path, monkeypatch):
     spec = tmp_path / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "sgprepro venv (test)",
-        "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "sgprepro venv (test)",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     monkeypatch.setenv("SGPREPRO_RUNS", "tests/fixtures/runs/table1_small")
     monkeypatch.setenv("SGPREPRO_STUDY", "experiments/table1_eth10g")
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name=KERNEL, timeout=120,
-                   resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+    NotebookClient(
+        nb,
+        kernel_name=KERNEL,
+        timeout=120,
+        resources={"metadata": {"path": str(REPO / "notebooks")}},
+    ).execute()
 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    markdown = [o["data"]["text/markdown"] for o in outputs
-                if "text/markdown" in o.get("data", {})]
-    assert any("| SGP (1 peer) | top-1 % (node mean) | 60.90 ± 0.14 (n=2) | 76.33 |" in m
-               for m in markdown)
+    markdown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert any(
+        "| SGP (1 peer) | top-1 % (node mean) | 60.90 ± 0.14 (n=2) | 76.33 |" in m for m in markdown
+    )
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 5
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "metrics_r5.jsonl:6" in text and "too few for a correlation" in text

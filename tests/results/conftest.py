@@ -16,4 +16,3 @@ def layout() -> Layout:
 @pytest.fixture(scope="session")
 def collected() -> CollectResult:
     return collect_runs(FIXTURE_RUNS)
-

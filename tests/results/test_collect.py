@@ -18,20 +18,48 @@ def _status(collected, job: str) -> str:
 
 def test_fixture_statuses_and_counts(collected):
     assert {job: _status(collected, job) for job in map(str, range(9))} == {
-        "0": "ok", "1": "ok", "2": "ok", "3": "conflict", "4": "ok", "5": "ok", "6": "ok",
-        "7": "incomplete", "8": "failed",
+        "0": "ok",
+        "1": "ok",
+        "2": "ok",
+        "3": "conflict",
+        "4": "ok",
+        "5": "ok",
+        "6": "ok",
+        "7": "incomplete",
+        "8": "failed",
     }
-    assert collected.counts() == {"ok": 6, "incomplete": 1, "failed": 1, "invalid": 0,
-                                  "conflict": 1, "duplicate": 0}
+    assert collected.counts() == {
+        "ok": 6,
+        "incomplete": 1,
+        "failed": 1,
+        "invalid": 0,
+        "conflict": 1,
+        "duplicate": 0,
+    }
     assert sorted(p.kind for p in collected.problems) == [
-        "bad_jsonl_line", "conflict", "failed", "incomplete"]
+        "bad_jsonl_line",
+        "conflict",
+        "failed",
+        "incomplete",
+    ]
 
 
 def test_runs_frame_has_cell_keys_hash_and_summary_scalars(collected):
     row = collected.ok.iloc[0]
-    for col in ("study", "algorithm", "nodes", "network", "seed", "config_hash", "run_dir",
-                "status", "val/top1_node_mean", "time/emulated_s_per_itr",
-                "time/wall_s_per_itr", "consensus/distance"):
+    for col in (
+        "study",
+        "algorithm",
+        "nodes",
+        "network",
+        "seed",
+        "config_hash",
+        "run_dir",
+        "status",
+        "val/top1_node_mean",
+        "time/emulated_s_per_itr",
+        "time/wall_s_per_itr",
+        "consensus/distance",
+    ):
         assert col in collected.runs.columns, col
     assert "curve" not in collected.runs.columns
     assert row["ranks_logged"] == row["nodes"]
@@ -55,10 +83,13 @@ def test_run_without_done_is_incomplete_or_failed_and_excluded(collected):
 
 
 def test_conflict_tie_goes_to_most_recent(collected):
-    ar8 = collected.runs[(collected.runs["algorithm"] == "allreduce")
-                         & (collected.runs["nodes"] == 8)]
+    ar8 = collected.runs[
+        (collected.runs["algorithm"] == "allreduce") & (collected.runs["nodes"] == 8)
+    ]
     assert dict(zip(ar8["run_dir"].map(lambda p: Path(p).name), ar8["status"], strict=True)) == {
-        "2": "ok", "3": "conflict"}
+        "2": "ok",
+        "3": "conflict",
+    }
 
 
 def test_conflict_majority_wins_over_recency():
@@ -69,32 +100,49 @@ def test_conflict_majority_wins_over_recency():
     ]
     res = assemble(recs)
     assert dict(zip(res.runs["run_dir"], res.runs["status"], strict=True)) == {
-        "a": "ok", "b": "ok", "c": "conflict"}
+        "a": "ok",
+        "b": "ok",
+        "c": "conflict",
+    }
     (p,) = res.problems
     assert p.kind == "conflict" and "config_hash=new" in p.detail
 
 
 def test_conflict_full_tie_goes_to_smaller_hash_and_order_does_not_matter():
-    recs = [make_record("x", config_hash="bbb", started_at="2026-01-01"),
-            make_record("y", config_hash="aaa", started_at="2026-01-01")]
+    recs = [
+        make_record("x", config_hash="bbb", started_at="2026-01-01"),
+        make_record("y", config_hash="aaa", started_at="2026-01-01"),
+    ]
     for order in (recs, recs[::-1]):
         res = assemble(order)
         assert dict(zip(res.runs["run_dir"], res.runs["status"], strict=True)) == {
-            "x": "conflict", "y": "ok"}
+            "x": "conflict",
+            "y": "ok",
+        }
 
 
 def test_hashes_of_different_cells_do_not_conflict():
-    res = assemble([make_record("a", nodes=4, config_hash="h4"),
-                    make_record("b", nodes=8, config_hash="h8"),
-                    make_record("c", alg="allreduce", config_hash="hA")])
+    res = assemble(
+        [
+            make_record("a", nodes=4, config_hash="h4"),
+            make_record("b", nodes=8, config_hash="h8"),
+            make_record("c", alg="allreduce", config_hash="hA"),
+        ]
+    )
     assert set(res.runs["status"]) == {"ok"}
 
 
 def test_duplicate_seed_keeps_most_recent():
-    res = assemble([make_record("old", started_at="2026-01-01", top1=1.0),
-                    make_record("new", started_at="2026-01-02", top1=2.0)])
+    res = assemble(
+        [
+            make_record("old", started_at="2026-01-01", top1=1.0),
+            make_record("new", started_at="2026-01-02", top1=2.0),
+        ]
+    )
     assert dict(zip(res.runs["run_dir"], res.runs["status"], strict=True)) == {
-        "new": "ok", "old": "duplicate"}
+        "new": "ok",
+        "old": "duplicate",
+    }
 
 
 def test_failed_summary_and_missing_cell_key_are_excluded():
@@ -127,7 +175,8 @@ def test_load_curves(collected):
     curves = load_curves(collected.ok["run_dir"])
     assert len(curves) == 2 * len(collected.ok)
     assert {"algorithm", "nodes", "seed", "time/emulated_s", "consensus/distance"} <= set(
-        curves.columns)
+        curves.columns
+    )
     first = json.loads((FIXTURE_RUNS / "0" / "summary.json").read_text())["curve"]
     got = curves[curves["run_dir"] == str(FIXTURE_RUNS / "0")]
     assert got["val/top1_node_mean"].tolist() == [pt["val/top1_node_mean"] for pt in first]

@@ -21,8 +21,9 @@ def test_accuracy_vs_time_measured_and_paper_side_by_side(collected, layout):
     assert len(measured.collections) - len(layout.algorithms) - len(layout.nodes) == 4  # cells
     assert len(paper.collections) == 16  # every published cell, hollow
     assert "emulated" in measured.get_xlabel() and "wall-clock" in paper.get_xlabel()
-    assert "wall-clock" in plots.accuracy_vs_time(collected.runs, layout, "wall").axes[0]\
-        .get_xlabel()
+    assert (
+        "wall-clock" in plots.accuracy_vs_time(collected.runs, layout, "wall").axes[0].get_xlabel()
+    )
 
 
 def test_time_vs_nodes_lines(collected, layout):
@@ -54,8 +55,11 @@ def test_consensus_vs_gap(collected, layout):
 
 def test_figures_on_empty_inputs_and_saving(tmp_path, collected, layout, curves):
     empty = collected.runs.iloc[0:0]
-    figs = [plots.accuracy_vs_time(empty, layout), plots.time_vs_nodes(empty, layout),
-            plots.accuracy_curves(curves.iloc[0:0], layout)]
+    figs = [
+        plots.accuracy_vs_time(empty, layout),
+        plots.time_vs_nodes(empty, layout),
+        plots.accuracy_curves(curves.iloc[0:0], layout),
+    ]
     assert all(isinstance(fig, Figure) for fig in figs)
     figs[0].savefig(tmp_path / "f.png", dpi=30)
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,19 +9,34 @@ from sgprepro.results import load_layout, plots
 from sgprepro.results.__main__ import main
 from sgprepro.results.report import save_figure, write_report
 
-REPLAY = pd.DataFrame({
-    "algorithm": ["allreduce", "sgp"], "nodes": [32, 32],
-    "predicted_s_per_itr": [1.2901, 0.4312], "published_s_per_itr": [1.308, 0.426],
-    "error_pct": [-1.37, 1.22], "calibration": [True, False],
-})
+REPLAY = pd.DataFrame(
+    {
+        "algorithm": ["allreduce", "sgp"],
+        "nodes": [32, 32],
+        "predicted_s_per_itr": [1.2901, 0.4312],
+        "published_s_per_itr": [1.308, 0.426],
+        "error_pct": [-1.37, 1.22],
+        "calibration": [True, False],
+    }
+)
 
 
 def test_write_report_files_and_provenance(tmp_path):
     rep = write_report(FIXTURE_RUNS, tmp_path, STUDY_DIR, REPLAY, formats=())
     names = {p.name for p in rep.files}
-    assert {"table.md", "table.csv", "table.tex", "table_extra.md", "table_extra.csv",
-            "table_extra.tex", "runs.csv", "provenance.json", "timing_replay.md",
-            "timing_replay.csv", "consensus_gap.csv"} <= names
+    assert {
+        "table.md",
+        "table.csv",
+        "table.tex",
+        "table_extra.md",
+        "table_extra.csv",
+        "table_extra.tex",
+        "runs.csv",
+        "provenance.json",
+        "timing_replay.md",
+        "timing_replay.csv",
+        "consensus_gap.csv",
+    } <= names
     assert not [n for n in names if n.endswith(".png")]  # figures: see test_save_figure
     assert (tmp_path / "table.md").read_text() == (EXPECTED / "table1_small.md").read_text()
     prov = json.loads((tmp_path / "provenance.json").read_text())
@@ -30,7 +45,8 @@ def test_write_report_files_and_provenance(tmp_path):
     assert {"python", "pandas", "matplotlib"} <= set(prov["versions"])
     assert prov["created_at"] and len(prov["problems"]) == 4
     assert {"algorithm": "dpsgd", "nodes": 4, "seed": 0, "status": "incomplete"} in prov[
-        "missing_cells"]
+        "missing_cells"
+    ]
     replay_md = (tmp_path / "timing_replay.md").read_text()
     assert "EMULATED" in replay_md and "1 of 2 rows have calibration=True" in replay_md
     assert "| allreduce | 32 | 1.29 | 1.308 | -1.37 | True |" in replay_md
@@ -40,8 +56,20 @@ def test_cli_prints_the_markdown_table(tmp_path, capsys):
     replay = tmp_path / "replay.csv"
     REPLAY.to_csv(replay, index=False)
     out = tmp_path / "report"
-    rc = main(["--runs", str(FIXTURE_RUNS), "--study", str(STUDY_DIR), "--out", str(out),
-               "--replay", str(replay), "--formats", ""])
+    rc = main(
+        [
+            "--runs",
+            str(FIXTURE_RUNS),
+            "--study",
+            str(STUDY_DIR),
+            "--out",
+            str(out),
+            "--replay",
+            str(replay),
+            "--formats",
+            "",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0
     assert captured.out.strip() == (EXPECTED / "table1_small.md").read_text().strip()
@@ -53,8 +81,10 @@ def test_cli_prints_the_markdown_table(tmp_path, capsys):
 def test_save_figure_png_and_pdf(tmp_path, collected):
     fig = plots.time_vs_nodes(collected.runs, load_layout(STUDY_DIR))
     paths = save_figure(fig, tmp_path, "s_per_itr_vs_nodes_emulated", dpi=30)
-    assert [p.name for p in paths] == ["s_per_itr_vs_nodes_emulated.png",
-                                       "s_per_itr_vs_nodes_emulated.pdf"]
+    assert [p.name for p in paths] == [
+        "s_per_itr_vs_nodes_emulated.png",
+        "s_per_itr_vs_nodes_emulated.pdf",
+    ]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
 
 

@@ -29,8 +29,12 @@ def test_golden_markdown_and_csv(collected, layout):
 
 
 def test_layout_holds_labels_and_published_numbers(layout):
-    assert layout.labels == {"allreduce": "AllReduce SGD", "dpsgd": "D-PSGD",
-                             "adpsgd": "AD-PSGD", "sgp": "SGP (1 peer)"}
+    assert layout.labels == {
+        "allreduce": "AllReduce SGD",
+        "dpsgd": "D-PSGD",
+        "adpsgd": "AD-PSGD",
+        "sgp": "SGP (1 peer)",
+    }
     assert layout.nodes == (4, 8, 16, 32)
     assert layout.paper_value("sgp", 32, "s_per_itr") == 0.426
     assert layout.paper_value("allreduce", 32, "s_per_itr") == 1.308
@@ -43,10 +47,12 @@ def test_missing_and_partial_cells_say_so(collected, layout):
     assert table.loc[("D-PSGD", "top-1 % (node mean)"), "4 nodes: measured"] == "missing"
     assert table.loc[("AD-PSGD", "s/itr (emulated)"), "8 nodes: measured"] == "missing"
     assert table.loc[("SGP (1 peer)", "top-1 % (node mean)"), "8 nodes: measured"] == (
-        "59.70 (n=1 of 2)")
+        "59.70 (n=1 of 2)"
+    )
     # the conflicting allreduce run (top-1 58.0) is not averaged in
     assert table.loc[("AllReduce SGD", "top-1 % (node mean)"), "8 nodes: measured"] == (
-        "60.90 (n=1 of 2)")
+        "60.90 (n=1 of 2)"
+    )
 
 
 def test_caption_says_emulated_seeds_and_counts(collected, layout):
@@ -62,8 +68,11 @@ def test_caption_says_emulated_seeds_and_counts(collected, layout):
 def test_extra_table_has_no_paper_columns(collected, layout):
     extra = paper_table(collected.runs, layout, EXTRA_ROWS)
     assert not any(c.endswith("paper") for c in extra.columns)
-    assert set(extra["quantity"]) == {"top-1 % (averaged model)", "s/itr (wall-clock)",
-                                      "consensus distance"}
+    assert set(extra["quantity"]) == {
+        "top-1 % (averaged model)",
+        "s/itr (wall-clock)",
+        "consensus distance",
+    }
 
 
 def test_counts_and_coverage(collected, layout):
@@ -92,8 +101,9 @@ def test_format_measured():
 
 
 def test_multiple_networks_need_a_layout_filter(layout):
-    runs = assemble([make_record("a", network="eth_10g"),
-                     make_record("b", network="ib_100g", config_hash="h2")]).runs
+    runs = assemble(
+        [make_record("a", network="eth_10g"), make_record("b", network="ib_100g", config_hash="h2")]
+    ).runs
     with pytest.raises(ValueError, match="networks=\\['eth_10g', 'ib_100g'\\]"):
         select_study(runs, layout)
 

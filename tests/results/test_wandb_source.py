@@ -32,8 +32,14 @@ def api() -> RecordedApi:
 def test_wandb_runs_give_the_same_frame_shape_and_statuses(api, collected):
     res = collect_wandb("wandb:sgp-lab/sgprepro", api=api)
     assert api.paths[-1] == "sgp-lab/sgprepro"
-    assert res.counts() == {"ok": 6, "incomplete": 1, "failed": 1, "invalid": 0, "conflict": 1,
-                            "duplicate": 0}
+    assert res.counts() == {
+        "ok": 6,
+        "incomplete": 1,
+        "failed": 1,
+        "invalid": 0,
+        "conflict": 1,
+        "duplicate": 0,
+    }
     assert set(collected.runs.columns) - set(res.runs.columns) == set()
     assert res.runs["run_dir"].str.startswith("wandb:sgp-lab/sgprepro/").all()
     local = collected.runs.sort_values(["algorithm", "nodes", "seed", "status"])

@@ -42,7 +42,7 @@ def uniform(n: int, iters: int, c: float) -> np.ndarray:
 def steady_interval(result, skip: int | None = None) -> np.ndarray:
     """Per-rank intervals between iteration ends after the transient."""
     iv = result.intervals()
-    return iv[:, (skip if skip is not None else iv.shape[1] // 2):]
+    return iv[:, (skip if skip is not None else iv.shape[1] // 2) :]
 
 
 # ------------------------------------------------------------------ all-reduce closed forms
@@ -104,8 +104,9 @@ def test_grad_buckets_overlap_with_backward() -> None:
     # each bucket's all-reduce fits in the backward time of the next: only the last is exposed
     assert bucket_comm < c * (2 / 3) / buckets
     assert res.s_per_itr == pytest.approx(c + bucket_comm)
-    one = simulate(ProgramSpec("allreduce", "grad_bucket", "ring", buckets=1),
-                   uniform(n, 5, c), S, NET)
+    one = simulate(
+        ProgramSpec("allreduce", "grad_bucket", "ring", buckets=1), uniform(n, 5, c), S, NET
+    )
     flat = simulate(ProgramSpec("allreduce", "param_avg", "ring"), uniform(n, 5, c), S, NET)
     assert one.s_per_itr == pytest.approx(flat.s_per_itr)
     assert res.s_per_itr < flat.s_per_itr
@@ -247,8 +248,7 @@ def test_stragglers_hurt_synchronous_more_than_asynchronous() -> None:
     compute = synthesize_compute(16, 200, 0.05, straggler_prob=0.05, straggler_slowdown=4.0)
     ar = simulate(ProgramSpec("allreduce", allreduce_algo="ring"), compute, S, NET)
     ad = simulate(ProgramSpec("adpsgd"), compute, S, NET)
-    ar0 = simulate(ProgramSpec("allreduce", allreduce_algo="ring"), uniform(16, 200, 0.05), S,
-                   NET)
+    ar0 = simulate(ProgramSpec("allreduce", allreduce_algo="ring"), uniform(16, 200, 0.05), S, NET)
     assert ar.s_per_itr - ar0.s_per_itr > ad.s_per_itr - 0.05
 
 
@@ -292,8 +292,13 @@ def write_traces(directory: Path, compute: np.ndarray, nbytes: int | None) -> No
         with (directory / f"trace_r{rank}.jsonl").open("w") as fh:
             for t in range(iters):
                 sent = [[(rank + 1) % n, nbytes]] if nbytes is not None else []
-                rec = {"step": t, "compute_s": float(compute[rank, t]), "wall_s": 0.0,
-                       "comm_s": 0.0, "sent": sent}
+                rec = {
+                    "step": t,
+                    "compute_s": float(compute[rank, t]),
+                    "wall_s": 0.0,
+                    "comm_s": 0.0,
+                    "sent": sent,
+                }
                 fh.write(json.dumps(rec) + "\n")
 
 
@@ -301,8 +306,13 @@ def test_emulate_trace_round_trip_is_identical(tmp_path: Path) -> None:
     compute = synthesize_compute(8, 25, 0.01, compute_cv=0.3, seed=7)
     write_traces(tmp_path, compute, 123_456)
     noisy = NET.replace(jitter_s=1e-3)
-    for spec in (ProgramSpec("sgp"), ProgramSpec("osgp"), ProgramSpec("dpsgd"),
-                 ProgramSpec("adpsgd"), ProgramSpec("allreduce", allreduce_algo="ring")):
+    for spec in (
+        ProgramSpec("sgp"),
+        ProgramSpec("osgp"),
+        ProgramSpec("dpsgd"),
+        ProgramSpec("adpsgd"),
+        ProgramSpec("allreduce", allreduce_algo="ring"),
+    ):
         direct = simulate(spec, compute, 123_456, noisy, seed=3)
         replay = emulate_trace(tmp_path, spec, noisy, seed=3)
         assert np.array_equal(direct.iter_end, replay.iter_end)

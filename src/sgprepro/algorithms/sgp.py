@@ -50,6 +50,12 @@ class SGP(Algorithm):
     def debiased(self) -> torch.Tensor:
         return self.flat  # the buffer holds z between steps
 
+    def state_dict(self) -> dict:
+        return {"ps_weight": float(self._w.item())}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._w.fill_(state["ps_weight"])
+
     def numerator(self) -> torch.Tensor:
         return self.flat * self._w
 

@@ -62,18 +62,30 @@ def _entry(
         ctx = init_worker(rank, world_size, "127.0.0.1", port, backend, timeout_s)
         try:
             out = fn(ctx, *args)
+        except BaseException as exc:  # noqa: BLE001 - reported to the launcher
+            # report before destroy(): tearing the group down makes the peers fail with
+            # "Connection closed by peer", which must not be mistaken for the cause
+            _report_error(results, rank, exc)
+            code = 1
+        else:
+            # plain pickle: tensors travel by value, not as shared-memory handles of an exiting
+            # process
+            results.put(("ok", rank, pickle.dumps(out)))
         finally:
             destroy()
-        # plain pickle: tensors travel by value, not as shared-memory handles of an exiting process
-        results.put(("ok", rank, pickle.dumps(out)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the launcher
-        cause = f"{type(exc).__name__}: {exc}"
-        results.put(("error", rank, cause + "\n" + traceback.format_exc()))
+    except BaseException as exc:  # noqa: BLE001 - set-up failed (rendezvous, group init)
+        _report_error(results, rank, exc)
         code = 1
     finally:
         results.close()
         results.join_thread()
         os._exit(code)
+
+
+def _report_error(results: mp.Queue, rank: int, exc: BaseException) -> None:
+    cause = f"{type(exc).__name__}: {exc}"
+    # the time lets the launcher name the first rank that failed, not a peer that noticed
+    results.put(("error", rank, (time.time(), cause + "\n" + traceback.format_exc())))
 
 
 def _warm_imports() -> None:
@@ -129,6 +141,7 @@ def launch_local(
     # (inherited, it made some workers' connections hang); workers retry until it is up.
     store = dist.TCPStore("127.0.0.1", port, world_size, True, wait_for_workers=False)
     outs: dict[int, Any] = {}
+    errors: dict[int, tuple[float, str]] = {}
     deadline = None if job_timeout_s is None else time.monotonic() + job_timeout_s
     failure: WorkerFailure | None = None
     try:
@@ -136,21 +149,17 @@ def launch_local(
             try:
                 kind, rank, payload = results.get(timeout=0.2)
             except queue.Empty:
-                for r, p in enumerate(procs):
-                    if r not in outs and p.exitcode is not None and p.exitcode != 0:
-                        # give its error message a moment to arrive
-                        try:
-                            kind, rank, payload = results.get(timeout=1.0)
-                        except queue.Empty:
-                            failure = WorkerFailure(r, f"process exited with code {p.exitcode}")
-                            break
-                        else:
-                            if kind == "error":
-                                failure = WorkerFailure(rank, payload)
-                            else:
-                                outs[rank] = pickle.loads(payload)
-                            break
-                if deadline is not None and time.monotonic() > deadline and failure is None:
+                dead = [
+                    r
+                    for r, p in enumerate(procs)
+                    if r not in outs and p.exitcode is not None and p.exitcode != 0
+                ]
+                if dead:  # give its report a moment to arrive, then name it by its exit code
+                    _drain(results, errors, outs, 1.0)
+                    failure = _first_failure(errors) or WorkerFailure(
+                        dead[0], f"process exited with code {procs[dead[0]].exitcode}"
+                    )
+                elif deadline is not None and time.monotonic() > deadline:
                     pending = sorted(set(range(world_size)) - set(outs))
                     failure = WorkerFailure(
                         pending[0] if pending else -1,
@@ -158,7 +167,11 @@ def launch_local(
                     )
                 continue
             if kind == "error":
-                failure = WorkerFailure(rank, payload)
+                errors[rank] = payload
+                # the peers of a failed rank fail soon after it: collect their reports briefly and
+                # name the earliest failure, which is the cause
+                _drain(results, errors, outs, 1.0)
+                failure = _first_failure(errors)
             else:
                 outs[rank] = pickle.loads(payload)
     finally:
@@ -175,6 +188,26 @@ def launch_local(
         log.error("%s", failure.cause.splitlines()[0])
         raise failure
     return [outs[r] for r in range(world_size)]
+
+
+def _drain(results: mp.Queue, errors: dict, outs: dict, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            kind, rank, payload = results.get(timeout=left)
+        except queue.Empty:
+            return
+        if kind == "error":
+            errors[rank] = payload
+        else:
+            outs[rank] = pickle.loads(payload)
+
+
+def _first_failure(errors: dict[int, tuple[float, str]]) -> WorkerFailure | None:
+    if not errors:
+        return None
+    rank = min(errors, key=lambda r: errors[r][0])
+    return WorkerFailure(rank, errors[rank][1])
 
 
 def _stop_all(procs: list[mp.process.BaseProcess]) -> None:

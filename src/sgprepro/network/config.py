@@ -17,8 +17,13 @@ PRESETS: tuple[str, ...] = ("eth_10g", "ib_100g", "wan", "ideal")
 """Presets shipped in ``conf/network/``."""
 
 _FLOAT_KEYS: tuple[str, ...] = (
-    "latency_s", "bandwidth_gbps", "efficiency", "jitter_s", "straggler_prob",
-    "straggler_slowdown", "compute_cv",
+    "latency_s",
+    "bandwidth_gbps",
+    "efficiency",
+    "jitter_s",
+    "straggler_prob",
+    "straggler_slowdown",
+    "compute_cv",
 )
 
 
@@ -71,21 +76,33 @@ class NetworkConfig:
         if not self.name:
             raise bad("name", "must be a non-empty string", "name the condition, e.g. eth_10g")
         if not 0.0 <= self.latency_s < math.inf:
-            raise bad("latency_s", "must be >= 0 and finite",
-                      "use a non-negative one-way latency in seconds")
+            raise bad(
+                "latency_s",
+                "must be >= 0 and finite",
+                "use a non-negative one-way latency in seconds",
+            )
         if not 0.0 < self.bandwidth_gbps < math.inf:
-            raise bad("bandwidth_gbps", "must be > 0 and finite",
-                      "use the line rate in Gbit/s (a huge value, e.g. 1e9, for an ideal link)")
+            raise bad(
+                "bandwidth_gbps",
+                "must be > 0 and finite",
+                "use the line rate in Gbit/s (a huge value, e.g. 1e9, for an ideal link)",
+            )
         if not 0.0 < self.efficiency <= 1.0:
-            raise bad("efficiency", "must be in (0, 1]",
-                      "use the achieved fraction of line rate, e.g. 0.5")
+            raise bad(
+                "efficiency",
+                "must be in (0, 1]",
+                "use the achieved fraction of line rate, e.g. 0.5",
+            )
         if not 0.0 <= self.jitter_s < math.inf:
             raise bad("jitter_s", "must be >= 0 and finite", "use 0 for no jitter")
         if not 0.0 <= self.straggler_prob <= 1.0:
             raise bad("straggler_prob", "must be in [0, 1]", "use a probability, 0 for none")
         if not 1.0 <= self.straggler_slowdown < math.inf:
-            raise bad("straggler_slowdown", "must be >= 1 and finite",
-                      "use the factor a straggler's compute is multiplied by, 1 for none")
+            raise bad(
+                "straggler_slowdown",
+                "must be >= 1 and finite",
+                "use the factor a straggler's compute is multiplied by, 1 for none",
+            )
         if not 0.0 <= self.compute_cv < math.inf:
             raise bad("compute_cv", "must be >= 0 and finite", "use 0 for no compute noise")
 

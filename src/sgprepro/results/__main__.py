@@ -17,26 +17,41 @@ from sgprepro.results.report import write_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sgprepro.results", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m sgprepro.results",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--runs", type=Path, help="sweep root holding <job>/run.json")
-    parser.add_argument("--study", type=Path, required=True,
-                        help="study dir with layout.yaml and paper.csv")
+    parser.add_argument(
+        "--study", type=Path, required=True, help="study dir with layout.yaml and paper.csv"
+    )
     parser.add_argument("--out", type=Path, required=True, help="report directory to write")
     parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
-    parser.add_argument("--replay", type=Path,
-                        help="CSV of the timing engine's paper-scale replay to render")
-    parser.add_argument("--replay-paper", action="store_true",
-                        help="run the timing engine's paper-scale replay (emulated) and render it")
-    parser.add_argument("--networks", default="",
-                        help="re-emulate every run under these network presets, comma-separated "
-                             "(e.g. ideal,ib_100g,eth_10g,wan)")
-    parser.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated ('' saves none)")
+    parser.add_argument(
+        "--replay", type=Path, help="CSV of the timing engine's paper-scale replay to render"
+    )
+    parser.add_argument(
+        "--replay-paper",
+        action="store_true",
+        help="run the timing engine's paper-scale replay (emulated) and render it",
+    )
+    parser.add_argument(
+        "--networks",
+        default="",
+        help="re-emulate every run under these network presets, comma-separated "
+        "(e.g. ideal,ib_100g,eth_10g,wan)",
+    )
+    parser.add_argument(
+        "--formats", default="png,pdf", help="figure formats, comma-separated ('' saves none)"
+    )
     parser.add_argument("--dpi", type=int, default=150, help="figure resolution")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every problem")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if args.runs is None and args.source is None:
         parser.error("give --runs <dir> or --source wandb:<entity>/<project>")
     replay = pd.read_csv(args.replay) if args.replay is not None else None
@@ -45,14 +60,23 @@ def main(argv: list[str] | None = None) -> int:
 
         replay = replay_table()
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    report = write_report(args.runs, args.out, args.study, replay, source=args.source,
-                          formats=formats, dpi=args.dpi,
-                          networks=tuple(n for n in args.networks.split(",") if n))
+    report = write_report(
+        args.runs,
+        args.out,
+        args.study,
+        replay,
+        source=args.source,
+        formats=formats,
+        dpi=args.dpi,
+        networks=tuple(n for n in args.networks.split(",") if n),
+    )
     print(report.markdown)
     problems = report.collected.problems
     if problems:
-        print(f"{len(problems)} problem(s) in the records (see {args.out}/provenance.json):",
-              file=sys.stderr)
+        print(
+            f"{len(problems)} problem(s) in the records (see {args.out}/provenance.json):",
+            file=sys.stderr,
+        )
         for p in problems:
             print(f"  {p}", file=sys.stderr)
     return 0

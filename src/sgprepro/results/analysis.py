@@ -21,9 +21,7 @@ def consensus_gap(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     stats = cell_stats(runs, layout, ("top1", "consensus"))
     keys = ["algorithm", "label", "nodes"]
     top1 = stats[stats["row"] == "top1"][[*keys, "mean", "n"]].rename(columns={"mean": "top1"})
-    cons = stats[stats["row"] == "consensus"][[*keys, "mean"]].rename(
-        columns={"mean": "consensus"}
-    )
+    cons = stats[stats["row"] == "consensus"][[*keys, "mean"]].rename(columns={"mean": "consensus"})
     out = top1.merge(cons, on=keys, how="left", validate="one_to_one")
     base = out[out["algorithm"] == layout.baseline].set_index("nodes")["top1"]
     out["gap_top1"] = out["nodes"].map(base) - out["top1"]

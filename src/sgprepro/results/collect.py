@@ -166,8 +166,9 @@ def read_jsonl(path: Path, problems: list[Problem] | None = None) -> list[dict[s
             out.append(obj)
         elif problems is not None:
             problems.append(
-                Problem(str(path.parent), "bad_jsonl_line",
-                        f"{path.name}:{lineno}: {reason}; skipped")
+                Problem(
+                    str(path.parent), "bad_jsonl_line", f"{path.name}:{lineno}: {reason}; skipped"
+                )
             )
     return out
 
@@ -305,6 +306,7 @@ def resolve_conflicts(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     for key, grp in ok.groupby(list(GROUP_KEYS), dropna=False, sort=True):
         by_hash = grp.groupby("config_hash", sort=True)
         if by_hash.ngroups > 1:
+
             def rank(h: str, by_hash=by_hash) -> tuple[int, str]:
                 started = by_hash.get_group(h)["started_at"].dropna().astype(str)
                 return len(started.index), (started.max() if len(started) else "")
@@ -326,8 +328,10 @@ def resolve_conflicts(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     for _, grp in ok.groupby([*GROUP_KEYS, "seed"], dropna=False, sort=True):
         if len(grp) < 2:
             continue
-        order = sorted(grp.index, key=lambda i: (_sort_key(grp.loc[i, "started_at"]),
-                                                 str(grp.loc[i, "run_dir"])))
+        order = sorted(
+            grp.index,
+            key=lambda i: (_sort_key(grp.loc[i, "started_at"]), str(grp.loc[i, "run_dir"])),
+        )
         keep = order[-1]
         for idx in order[:-1]:
             runs.loc[idx, "status"] = "duplicate"
@@ -355,8 +359,11 @@ def assemble(records: Iterable[RunRecord]) -> CollectResult:
     if len(runs):
         runs, conflict_problems = resolve_conflicts(runs)
         problems.extend(conflict_problems)
-        runs = runs.sort_values(["study", "algorithm", "nodes", "network", "seed", "run_dir"],
-                                key=lambda s: s.map(_sort_key), kind="stable")
+        runs = runs.sort_values(
+            ["study", "algorithm", "nodes", "network", "seed", "run_dir"],
+            key=lambda s: s.map(_sort_key),
+            kind="stable",
+        )
         runs = runs.reset_index(drop=True)
     for p in problems:
         logger.warning("%s", p)
@@ -378,8 +385,9 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def curves_frame(items: Iterable[tuple[str, Mapping[str, Any], Iterable[Mapping[str, Any]]]]
-                 ) -> pd.DataFrame:
+def curves_frame(
+    items: Iterable[tuple[str, Mapping[str, Any], Iterable[Mapping[str, Any]]]],
+) -> pd.DataFrame:
     """Build the long curve frame from `(run_dir, cell, curve points)` triples (pure).
 
     Returns:

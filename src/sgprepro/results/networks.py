@@ -27,13 +27,20 @@ def emulate_networks(runs: pd.DataFrame, networks: Sequence[str] = NETWORKS) -> 
         for net in presets:
             result = emulate_under(run.run_dir, net)
             rows.append(
-                {"algorithm": run.algorithm, "nodes": int(run.nodes), "seed": run.seed,
-                 "network": net.name, "s_per_itr": float(result.s_per_itr)}
+                {
+                    "algorithm": run.algorithm,
+                    "nodes": int(run.nodes),
+                    "seed": run.seed,
+                    "network": net.name,
+                    "s_per_itr": float(result.s_per_itr),
+                }
             )
     return pd.DataFrame(rows, columns=["algorithm", "nodes", "seed", "network", "s_per_itr"])
 
 
-def networks_table(long: pd.DataFrame, layout: Layout, networks: Sequence[str] = NETWORKS) -> pd.DataFrame:
+def networks_table(
+    long: pd.DataFrame, layout: Layout, networks: Sequence[str] = NETWORKS
+) -> pd.DataFrame:
     """Rows (algorithm, network), columns nodes: emulated s/itr (mean over seeds) and, in
     parentheses, the speed-up over the layout's baseline (AllReduce) on the same network and nodes."""
     mean = long.groupby(["algorithm", "network", "nodes"])["s_per_itr"].mean()

@@ -24,8 +24,9 @@ _TIME_ROWS = {"emulated": "s_per_itr", "wall": "wall_s_per_itr"}
 _CURVE_TIME = {"emulated": "time/emulated_s", "wall": "time/wall_s"}
 
 
-def _figure(nrows: int = 1, ncols: int = 1, width: float = 6.0, height: float = 4.0
-            ) -> tuple[Figure, list]:
+def _figure(
+    nrows: int = 1, ncols: int = 1, width: float = 6.0, height: float = 4.0
+) -> tuple[Figure, list]:
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False)
@@ -60,14 +61,15 @@ def accuracy_vs_time(runs: pd.DataFrame, layout: Layout, time: str = "emulated")
             x, y = s.loc[_TIME_ROWS[time], "mean"], s.loc["top1", "mean"]
             if not (math.isnan(x) or math.isnan(y)):
                 ax_m.scatter([x], [y], color=colors[alg], marker=markers[n], s=50)
-                ax_m.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(5, 4),
-                              fontsize=8)
+                ax_m.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
             px, py = layout.paper_value(alg, n, "s_per_itr"), layout.paper_value(alg, n, "top1")
             if px is not None and py is not None:
-                ax_p.scatter([px], [py], facecolors="none", edgecolors=colors[alg],
-                             marker=markers[n], s=50)
-                ax_p.annotate(f"{n}", (px, py), textcoords="offset points", xytext=(5, 4),
-                              fontsize=8)
+                ax_p.scatter(
+                    [px], [py], facecolors="none", edgecolors=colors[alg], marker=markers[n], s=50
+                )
+                ax_p.annotate(
+                    f"{n}", (px, py), textcoords="offset points", xytext=(5, 4), fontsize=8
+                )
     ax_m.set_title("measured (filled)")
     ax_m.set_xlabel(TIME_LABELS[time])
     ax_p.set_title("paper, Table 1 (hollow)")
@@ -75,10 +77,13 @@ def accuracy_vs_time(runs: pd.DataFrame, layout: Layout, time: str = "emulated")
     for ax in (ax_m, ax_p):
         ax.set_ylabel("top-1 % (mean over nodes)")
         ax.grid(alpha=0.3)
-    handles = [ax_m.scatter([], [], color=colors[a], marker="o", label=lab)
-               for a, lab in layout.algorithms]
-    handles += [ax_m.scatter([], [], color="grey", marker=markers[n], label=f"{n} nodes")
-                for n in layout.nodes]
+    handles = [
+        ax_m.scatter([], [], color=colors[a], marker="o", label=lab) for a, lab in layout.algorithms
+    ]
+    handles += [
+        ax_m.scatter([], [], color="grey", marker=markers[n], label=f"{n} nodes")
+        for n in layout.nodes
+    ]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8)
     fig.suptitle(f"{layout.study}: top-1 vs s/itr (point labels = nodes)")
     return fig
@@ -99,8 +104,9 @@ def time_vs_nodes(runs: pd.DataFrame, layout: Layout, time: str = "emulated") ->
     base_p = {n: layout.paper_value(layout.baseline, n, "s_per_itr") for n in nodes}
     for alg, label in layout.algorithms:
         m = stats[stats["algorithm"] == alg].set_index("nodes")["mean"].reindex(nodes)
-        p = pd.Series([layout.paper_value(alg, n, "s_per_itr") for n in nodes], index=nodes,
-                      dtype=float)
+        p = pd.Series(
+            [layout.paper_value(alg, n, "s_per_itr") for n in nodes], index=nodes, dtype=float
+        )
         kw = {"color": colors[alg]}
         ax_t.plot(nodes, m.values, "o-", label=f"{label} measured", **kw)
         ax_t.plot(nodes, p.values, "o--", mfc="none", label=f"{label} paper", **kw)
@@ -114,8 +120,9 @@ def time_vs_nodes(runs: pd.DataFrame, layout: Layout, time: str = "emulated") ->
         ax.grid(alpha=0.3)
     clock = "emulated" if time == "emulated" else "wall-clock"
     ax_t.set_ylabel(f"s/itr (measured: {clock}; paper: wall-clock)")
-    ax_r.set_ylabel(f"speed-up over {layout.labels.get(layout.baseline, layout.baseline)} "
-                    "(s/itr ratio)")
+    ax_r.set_ylabel(
+        f"speed-up over {layout.labels.get(layout.baseline, layout.baseline)} (s/itr ratio)"
+    )
     ax_t.legend(fontsize=7)
     fig.suptitle(f"{layout.study}: s/itr vs nodes (solid = measured {time}, dashed = paper)")
     return fig
@@ -129,31 +136,49 @@ def accuracy_curves(curves: pd.DataFrame, layout: Layout, time: str = "emulated"
         curves: frame of `sgprepro.results.collect.load_curves`.
         time: "emulated" (`time/emulated_s`) or "wall" (`time/wall_s`).
     """
-    return _curve_panels(curves, layout, _CURVE_TIME[time], "val/top1_node_mean",
-                         f"time (s, {'emulated' if time == 'emulated' else 'wall-clock'})",
-                         "val top-1 % (mean over nodes)")
+    return _curve_panels(
+        curves,
+        layout,
+        _CURVE_TIME[time],
+        "val/top1_node_mean",
+        f"time (s, {'emulated' if time == 'emulated' else 'wall-clock'})",
+        "val top-1 % (mean over nodes)",
+    )
 
 
 def consensus_curves(curves: pd.DataFrame, layout: Layout) -> Figure:
     """Consensus distance (mean_i ||z_i - z_bar||) against iteration, one panel per node count."""
-    return _curve_panels(curves, layout, "step", "consensus/distance", "iteration",
-                         "consensus distance (mean over nodes of ||z_i - z_bar||)")
+    return _curve_panels(
+        curves,
+        layout,
+        "step",
+        "consensus/distance",
+        "iteration",
+        "consensus distance (mean over nodes of ||z_i - z_bar||)",
+    )
 
 
-def _curve_panels(curves: pd.DataFrame, layout: Layout, x: str, y: str, xlabel: str,
-                  ylabel: str) -> Figure:
+def _curve_panels(
+    curves: pd.DataFrame, layout: Layout, x: str, y: str, xlabel: str, ylabel: str
+) -> Figure:
     sel = select_study(curves.assign(status="ok"), layout) if len(curves) else curves
     fig, axes = _figure(1, len(layout.nodes), width=4.0)
     colors = _colors(layout)
     for ax, n in zip(axes, layout.nodes, strict=True):
         here = sel[sel["nodes"] == n] if len(sel) else sel
         labelled: set[str] = set()
-        for _, g in (here.groupby("run_dir", sort=True) if len(here) else []):
+        for _, g in here.groupby("run_dir", sort=True) if len(here) else []:
             alg = g["algorithm"].iloc[0]
             g = g.sort_values(x)
             label = layout.labels.get(alg, alg)
-            ax.plot(g[x], g[y], "-", marker=".", color=colors.get(alg, "black"),
-                    label=None if label in labelled else label)
+            ax.plot(
+                g[x],
+                g[y],
+                "-",
+                marker=".",
+                color=colors.get(alg, "black"),
+                label=None if label in labelled else label,
+            )
             labelled.add(label)
         ax.set_title(f"{n} nodes")
         ax.set_xlabel(xlabel)
@@ -176,11 +201,20 @@ def consensus_vs_gap(frame: pd.DataFrame, layout: Layout) -> Figure:
     for _, r in frame.iterrows():
         if math.isnan(r["consensus"]) or math.isnan(r["gap_top1"]):
             continue
-        ax.scatter([r["consensus"]], [r["gap_top1"]], color=colors.get(r["algorithm"], "black"),
-                   marker=markers.get(int(r["nodes"]), "o"), s=50)
-        ax.annotate(f"{layout.labels.get(r['algorithm'], r['algorithm'])}, {int(r['nodes'])}",
-                    (r["consensus"], r["gap_top1"]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=7)
+        ax.scatter(
+            [r["consensus"]],
+            [r["gap_top1"]],
+            color=colors.get(r["algorithm"], "black"),
+            marker=markers.get(int(r["nodes"]), "o"),
+            s=50,
+        )
+        ax.annotate(
+            f"{layout.labels.get(r['algorithm'], r['algorithm'])}, {int(r['nodes'])}",
+            (r["consensus"], r["gap_top1"]),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=7,
+        )
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("final consensus distance (mean over nodes of ||z_i - z_bar||)")
     base = layout.labels.get(layout.baseline, layout.baseline)

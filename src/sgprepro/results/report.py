@@ -48,7 +48,13 @@ from sgprepro.results.wandb_source import (
 logger = logging.getLogger(__name__)
 
 VERSIONED_PACKAGES: tuple[str, ...] = (
-    "sgprepro", "torch", "numpy", "pandas", "matplotlib", "hydra-core", "wandb",
+    "sgprepro",
+    "torch",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "hydra-core",
+    "wandb",
 )
 CALIBRATION_COLUMNS: tuple[str, ...] = ("used_for_calibration", "calibration")
 """Boolean column of a replay frame marking the cells the timing engine was fitted on."""
@@ -73,8 +79,14 @@ class Report:
 def git_commit(cwd: Path | None = None) -> str | None:
     """`git rev-parse HEAD` in `cwd`, or None when git or the repository is unavailable."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -97,13 +109,16 @@ def replay_caption(replay: pd.DataFrame) -> str:
     flag = next((c for c in CALIBRATION_COLUMNS if c in replay.columns), None)
     if flag is not None:
         n_cal = int(replay[flag].astype(bool).sum())
-        text += (f" {n_cal} of {len(replay)} rows have {flag}=True: their published values "
-                 "were used to fit the engine, so they are not independent checks.")
+        text += (
+            f" {n_cal} of {len(replay)} rows have {flag}=True: their published values "
+            "were used to fit the engine, so they are not independent checks."
+        )
     return text
 
 
 def format_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Floats to 4 significant digits, NaN as 'n/a', everything else as str (for text tables)."""
+
     def fmt(v: Any) -> str:
         if isinstance(v, float):
             return "n/a" if pd.isna(v) else f"{v:.4g}"
@@ -112,8 +127,9 @@ def format_frame(df: pd.DataFrame) -> pd.DataFrame:
     return df.map(fmt)
 
 
-def provenance(collected: CollectResult, layout: Layout, source: str,
-               captions: dict[str, str]) -> dict[str, Any]:
+def provenance(
+    collected: CollectResult, layout: Layout, source: str, captions: dict[str, str]
+) -> dict[str, Any]:
     """The provenance record: code, versions, date, source and what became of every run."""
     runs = collected.runs
     sel = select_study(runs, layout) if len(runs) else runs
@@ -135,8 +151,9 @@ def provenance(collected: CollectResult, layout: Layout, source: str,
     }
 
 
-def save_figure(fig: Figure, out_dir: Path, name: str, formats: tuple[str, ...] = ("png", "pdf"),
-                dpi: int = 150) -> list[Path]:
+def save_figure(
+    fig: Figure, out_dir: Path, name: str, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 150
+) -> list[Path]:
     """Save `fig` as `<name>.<format>` for each format."""
     paths = [out_dir / f"{name}.{fmt}" for fmt in formats]
     for p in paths:
@@ -144,8 +161,9 @@ def save_figure(fig: Figure, out_dir: Path, name: str, formats: tuple[str, ...] 
     return paths
 
 
-def load_source(runs_root: Path | None, source: str | None, api: WandbApi | None
-                ) -> tuple[CollectResult, pd.DataFrame, str]:
+def load_source(
+    runs_root: Path | None, source: str | None, api: WandbApi | None
+) -> tuple[CollectResult, pd.DataFrame, str]:
     """Collect runs and their ok runs' curves from a directory or `wandb:<entity>/<project>`."""
     if source is not None and source.startswith(SOURCE_PREFIX):
         path = parse_source(source)
@@ -170,12 +188,18 @@ def load_source(runs_root: Path | None, source: str | None, api: WandbApi | None
     return collected, curves, label
 
 
-
-
-def write_report(runs_root: Path | None, out_dir: Path, study_dir: Path,
-                 replay_df: pd.DataFrame | None = None, *, source: str | None = None,
-                 api: WandbApi | None = None, formats: tuple[str, ...] = ("png", "pdf"),
-                 dpi: int = 150, networks: tuple[str, ...] = ()) -> Report:
+def write_report(
+    runs_root: Path | None,
+    out_dir: Path,
+    study_dir: Path,
+    replay_df: pd.DataFrame | None = None,
+    *,
+    source: str | None = None,
+    api: WandbApi | None = None,
+    formats: tuple[str, ...] = ("png", "pdf"),
+    dpi: int = 150,
+    networks: tuple[str, ...] = (),
+) -> Report:
     """Collect the runs and write the study's report directory.
 
     Args:
@@ -205,8 +229,10 @@ def write_report(runs_root: Path | None, out_dir: Path, study_dir: Path,
 
     captions = {}
     main = paper_table(runs, layout, MAIN_ROWS)
-    for stem, rows, df in (("table", MAIN_ROWS, main),
-                           ("table_extra", EXTRA_ROWS, paper_table(runs, layout, EXTRA_ROWS))):
+    for stem, rows, df in (
+        ("table", MAIN_ROWS, main),
+        ("table_extra", EXTRA_ROWS, paper_table(runs, layout, EXTRA_ROWS)),
+    ):
         cap = table_caption(runs, layout, rows)
         captions[stem] = cap
         write(f"{stem}.md", to_markdown(df, cap))
@@ -245,5 +271,6 @@ def write_report(runs_root: Path | None, out_dir: Path, study_dir: Path,
     prov = provenance(collected, layout, label, captions)
     write("provenance.json", json.dumps(prov, indent=2, default=str) + "\n")
     md = to_markdown(main, captions["table"])
-    return Report(collected=collected, table=main, caption=captions["table"], markdown=md,
-                  files=tuple(files))
+    return Report(
+        collected=collected, table=main, caption=captions["table"], markdown=md, files=tuple(files)
+    )

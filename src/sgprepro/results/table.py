@@ -124,8 +124,9 @@ def run_counts(runs: pd.DataFrame, layout: Layout) -> dict[str, int]:
     return out
 
 
-def cell_stats(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_ROWS
-               ) -> pd.DataFrame:
+def cell_stats(
+    runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_ROWS
+) -> pd.DataFrame:
     """Tidy per-cell statistics over seeds (status "ok" only).
 
     Returns:
@@ -147,9 +148,7 @@ def cell_stats(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_
                     if spec.metric in here.columns
                     else pd.Series(dtype=float)
                 )
-                paper = (
-                    layout.paper_value(alg, n, spec.paper_column) if spec.paper_column else None
-                )
+                paper = layout.paper_value(alg, n, spec.paper_column) if spec.paper_column else None
                 out.append(
                     {
                         "algorithm": alg,
@@ -177,8 +176,9 @@ def format_measured(mean: float, std: float, n: int, n_expected: int, decimals: 
     return text + (f" (n={n})" if n >= n_expected else f" (n={n} of {n_expected})")
 
 
-def paper_table(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_ROWS
-                ) -> pd.DataFrame:
+def paper_table(
+    runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN_ROWS
+) -> pd.DataFrame:
     """The table in the paper's layout: rows per algorithm and quantity, node counts as columns.
 
     Args:
@@ -198,14 +198,16 @@ def paper_table(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MAIN
             spec = ROWS[name]
             rec = {"algorithm": label, "quantity": spec.label}
             for n in layout.nodes:
-                s = stats[(stats["algorithm"] == alg) & (stats["nodes"] == n)
-                          & (stats["row"] == name)].iloc[0]
+                s = stats[
+                    (stats["algorithm"] == alg) & (stats["nodes"] == n) & (stats["row"] == name)
+                ].iloc[0]
                 rec[f"{n} nodes: measured"] = format_measured(
                     s["mean"], s["std"], int(s["n"]), int(s["n_expected"]), spec.decimals
                 )
                 if with_paper:
                     rec[f"{n} nodes: paper"] = (
-                        NOT_PUBLISHED if math.isnan(s["paper"])
+                        NOT_PUBLISHED
+                        if math.isnan(s["paper"])
                         else f"{s['paper']:.{spec.decimals}f}"
                     )
             out.append(rec)
@@ -271,6 +273,7 @@ _DESCRIPTIONS = {
 
 def to_markdown(df: pd.DataFrame, caption: str | None = None) -> str:
     """GitHub pipe table, preceded by the caption as a paragraph."""
+
     def cell(v: object) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
 
@@ -282,9 +285,18 @@ def to_markdown(df: pd.DataFrame, caption: str | None = None) -> str:
 
 
 _LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "|": r"\textbar{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "|": r"\textbar{}",
 }
 
 
@@ -307,8 +319,9 @@ def to_latex(df: pd.DataFrame, caption: str, label: str) -> str:
         " & ".join(latex_escape(c) for c in df.columns) + r" \\",
         r"\midrule",
     ]
-    lines += [" & ".join(latex_escape(v) for v in row) + r" \\"
-              for row in df.itertuples(index=False)]
+    lines += [
+        " & ".join(latex_escape(v) for v in row) + r" \\" for row in df.itertuples(index=False)
+    ]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 

@@ -50,7 +50,7 @@ def parse_source(source: str) -> str:
     Raises:
         ValueError: the source is not of that form.
     """
-    path = source[len(SOURCE_PREFIX):] if source.startswith(SOURCE_PREFIX) else ""
+    path = source[len(SOURCE_PREFIX) :] if source.startswith(SOURCE_PREFIX) else ""
     if path.count("/") != 1 or not all(path.split("/")):
         raise ValueError(
             f"source={source!r} is not 'wandb:<entity>/<project>'; e.g. "
@@ -98,8 +98,14 @@ def record_from_wandb(run: Any, path: str) -> RunRecord:
         "git_commit": config.get("git_commit"),
         "started_at": str(run.created_at) if run.created_at is not None else None,
     }
-    return RunRecord(run_dir=run_dir, run_json=run_json, summary=summary if done else None,
-                     done=done, error=error, ranks_logged=None)
+    return RunRecord(
+        run_dir=run_dir,
+        run_json=run_json,
+        summary=summary if done else None,
+        done=done,
+        error=error,
+        ranks_logged=None,
+    )
 
 
 def records_from_wandb(runs: Iterable[Any], path: str) -> list[RunRecord]:

@@ -341,8 +341,7 @@ class _PeerTable:
                 )
             is_active = getattr(topo, "is_active", None)
             active = [
-                i for i in range(n)
-                if (is_active(i) if is_active is not None else i < partner[i])
+                i for i in range(n) if (is_active(i) if is_active is not None else i < partner[i])
             ]
             if len(active) * 2 != n or any(partner[a] in active for a in active):
                 raise ValueError(
@@ -697,8 +696,12 @@ def simulate(
                 f"topology={topo.describe()} with compute_s for {n} nodes: node counts differ; "
                 f"build the graph with n={n}"
             )
-        sim = {"sgp": _sim_pushsum, "osgp": _sim_pushsum, "dpsgd": _sim_dpsgd,
-               "adpsgd": _sim_adpsgd}[spec.algorithm]
+        sim = {
+            "sgp": _sim_pushsum,
+            "osgp": _sim_pushsum,
+            "dpsgd": _sim_dpsgd,
+            "adpsgd": _sim_adpsgd,
+        }[spec.algorithm]
         ends, c_end = sim(spec, compute, message_bytes, link, topo)
     wait = (ends - c_end).sum(axis=1)
     return TimingResult(spec, network, float(message_bytes), ends, compute, wait)

@@ -58,8 +58,12 @@ def synthesize_compute(
         )
     # validate the noise parameters with the network schema's own rules
     NetworkConfig(
-        name="compute_noise", latency_s=0.0, bandwidth_gbps=1.0, compute_cv=compute_cv,
-        straggler_prob=straggler_prob, straggler_slowdown=straggler_slowdown,
+        name="compute_noise",
+        latency_s=0.0,
+        bandwidth_gbps=1.0,
+        compute_cv=compute_cv,
+        straggler_prob=straggler_prob,
+        straggler_slowdown=straggler_slowdown,
     )
     shape = (n, iterations)
     return base_s * _factors(shape, compute_cv, straggler_prob, straggler_slowdown, seed)
@@ -74,7 +78,10 @@ def apply_compute_noise(compute_s: np.ndarray, network: NetworkConfig, seed: int
     if not network.has_compute_noise:
         return compute.copy()
     factor = _factors(
-        compute.shape, network.compute_cv, network.straggler_prob,
-        network.straggler_slowdown, seed,
+        compute.shape,
+        network.compute_cv,
+        network.straggler_prob,
+        network.straggler_slowdown,
+        seed,
     )
     return compute * factor

@@ -210,8 +210,11 @@ def calibrate(
         outside = float(np.abs(x - np.clip(x, lo, hi)).sum())  # keep the polish in bounds
         return sse + outside, rho
 
-    points = [np.array([e, c]) for e in np.linspace(lo[0], hi[0], grid)
-              for c in np.linspace(lo[1], hi[1], grid)]
+    points = [
+        np.array([e, c])
+        for e in np.linspace(lo[0], hi[0], grid)
+        for c in np.linspace(lo[1], hi[1], grid)
+    ]
     start = min(points, key=lambda x: evaluate(x)[0])
     best, sse = _nelder_mead(
         lambda x: evaluate(x)[0], start, (hi - lo) / (2 * grid), max_evals, xtol=1e-6
@@ -308,19 +311,22 @@ def run_replay(
     emulated: dict[str, dict[int, float]] = {a: {} for a in PAPER_ALGORITHMS}
     for algo in PAPER_ALGORITHMS:
         for n in PAPER_NODES:
-            value = emulate_cell(algo, n, net, cal.compute_s, cal.reduce_s_per_byte, iters[n],
-                                 modern)
+            value = emulate_cell(
+                algo, n, net, cal.compute_s, cal.reduce_s_per_byte, iters[n], modern
+            )
             emulated[algo][n] = value
             pub = PAPER_S_PER_ITR[algo][n]
-            rows.append({
-                "algorithm": algo,
-                "nodes": n,
-                "iterations": iters[n],
-                "published_s_per_itr": pub,
-                "emulated_s_per_itr": value,
-                "error_pct": 100.0 * (value / pub - 1.0),
-                "used_for_calibration": n == CALIBRATION_NODES,
-            })
+            rows.append(
+                {
+                    "algorithm": algo,
+                    "nodes": n,
+                    "iterations": iters[n],
+                    "published_s_per_itr": pub,
+                    "emulated_s_per_itr": value,
+                    "error_pct": 100.0 * (value / pub - 1.0),
+                    "used_for_calibration": n == CALIBRATION_NODES,
+                }
+            )
     table = pd.DataFrame(rows)
 
     checks: list[dict[str, Any]] = []
@@ -330,44 +336,53 @@ def run_replay(
     for n in PAPER_NODES:
         for store, algo_name in ((rd, "recursive_doubling"), (ring, "ring")):
             spec = ProgramSpec("allreduce", "param_avg", algo_name, cal.reduce_s_per_byte)
-            store[n] = emulate_cell("allreduce", n, net, cal.compute_s, iterations=iters[n],
-                                    spec=spec)
+            store[n] = emulate_cell(
+                "allreduce", n, net, cal.compute_s, iterations=iters[n], spec=spec
+            )
     rd_arr = np.array([rd[n] for n in PAPER_NODES])
     ring_arr = np.array([ring[n] for n in PAPER_NODES])
     r2_rd = _r2(logn, rd_arr)
-    checks.append({
-        "check": "AllReduce (recursive doubling) s/itr linear in log2(n): R^2",
-        "published": f"{_r2(logn, pub_ar):.4f}",
-        "emulated": f"{r2_rd:.4f}",
-        "holds": bool(r2_rd > 0.999),
-    })
+    checks.append(
+        {
+            "check": "AllReduce (recursive doubling) s/itr linear in log2(n): R^2",
+            "published": f"{_r2(logn, pub_ar):.4f}",
+            "emulated": f"{r2_rd:.4f}",
+            "holds": bool(r2_rd > 0.999),
+        }
+    )
     rd_growth = rd_arr[-1] / rd_arr[0] - 1.0
     ring_growth = ring_arr[-1] / ring_arr[0] - 1.0
-    checks.append({
-        "check": "AllReduce under ring nearly flat: s/itr growth 4 -> 32 nodes (vs recursive "
-                 "doubling)",
-        "published": f"{100 * (pub_ar[-1] / pub_ar[0] - 1):+.1f}% (recursive doubling)",
-        "emulated": f"ring {100 * ring_growth:+.1f}% vs recursive doubling {100 * rd_growth:+.1f}%",
-        "holds": bool(ring_growth < 0.5 * rd_growth),
-    })
+    checks.append(
+        {
+            "check": "AllReduce under ring nearly flat: s/itr growth 4 -> 32 nodes (vs recursive "
+            "doubling)",
+            "published": f"{100 * (pub_ar[-1] / pub_ar[0] - 1):+.1f}% (recursive doubling)",
+            "emulated": f"ring {100 * ring_growth:+.1f}% vs recursive doubling {100 * rd_growth:+.1f}%",
+            "holds": bool(ring_growth < 0.5 * rd_growth),
+        }
+    )
     msg = cal.message_time_s
     pub_diff = [PAPER_S_PER_ITR["dpsgd"][n] - PAPER_S_PER_ITR["sgp"][n] for n in PAPER_NODES]
     emu_diff = [emulated["dpsgd"][n] - emulated["sgp"][n] for n in PAPER_NODES]
-    checks.append({
-        "check": f"D-PSGD - SGP ~ one message time ({msg:.3f} s at the fitted efficiency)",
-        "published": ", ".join(f"{d:.3f}" for d in pub_diff),
-        "emulated": ", ".join(f"{d:.3f}" for d in emu_diff),
-        "holds": bool(max(abs(d - msg) for d in emu_diff) <= 0.05 * msg),
-    })
+    checks.append(
+        {
+            "check": f"D-PSGD - SGP ~ one message time ({msg:.3f} s at the fitted efficiency)",
+            "published": ", ".join(f"{d:.3f}" for d in pub_diff),
+            "emulated": ", ".join(f"{d:.3f}" for d in emu_diff),
+            "holds": bool(max(abs(d - msg) for d in emu_diff) <= 0.05 * msg),
+        }
+    )
     for n in PAPER_NODES:
         pub_order = _order({a: PAPER_S_PER_ITR[a][n] for a in PAPER_ALGORITHMS})
         emu_order = _order({a: emulated[a][n] for a in PAPER_ALGORITHMS})
-        checks.append({
-            "check": f"ordering by s/itr at {n} nodes",
-            "published": pub_order,
-            "emulated": emu_order,
-            "holds": pub_order == emu_order,
-        })
+        checks.append(
+            {
+                "check": f"ordering by s/itr at {n} nodes",
+                "published": pub_order,
+                "emulated": emu_order,
+                "holds": pub_order == emu_order,
+            }
+        )
     return Replay(table, cal, checks, modern)
 
 
@@ -385,16 +400,21 @@ def format_replay(rep: Replay, fmt: str = "text") -> str:
     if fmt == "csv":
         return table.to_csv(index=False, float_format="%.4f")
     cal = rep.calibration
-    mode = ("modern: AllReduce = ring all-reduce of 4 gradient buckets overlapped with backward"
-            if rep.modern else "paper era: AllReduce = recursive doubling of the parameters")
+    mode = (
+        "modern: AllReduce = ring all-reduce of 4 gradient buckets overlapped with backward"
+        if rep.modern
+        else "paper era: AllReduce = recursive doubling of the parameters"
+    )
     grid = pd.DataFrame({"algorithm": list(PAPER_ALGORITHMS)})
     for n in PAPER_NODES:
         cells = []
         for algo in PAPER_ALGORITHMS:
             row = table[(table.algorithm == algo) & (table.nodes == n)].iloc[0]
             mark = " [cal]" if row.used_for_calibration else ""
-            cells.append(f"{row.emulated_s_per_itr:.3f} vs {row.published_s_per_itr:.3f} "
-                         f"({row.error_pct:+.1f}%){mark}")
+            cells.append(
+                f"{row.emulated_s_per_itr:.3f} vs {row.published_s_per_itr:.3f} "
+                f"({row.error_pct:+.1f}%){mark}"
+            )
         grid[f"{n} nodes"] = cells
     head = [
         "Emulated s/itr (discrete-event replay, not measured) vs published Table 1 of "
@@ -409,18 +429,38 @@ def format_replay(rep: Replay, fmt: str = "text") -> str:
         "Cells: emulated vs published s/itr (emulated error).",
     ]
     if rep.modern:
-        head.append("Modern AllReduce cells are a what-if: the parameters were fitted with the "
-                    "paper-era AllReduce, so its [cal] cell is a prediction here too.")
+        head.append(
+            "Modern AllReduce cells are a what-if: the parameters were fitted with the "
+            "paper-era AllReduce, so its [cal] cell is a prediction here too."
+        )
     checks = pd.DataFrame(rep.checks)
-    tail = f"Held-out MAPE of emulated s/itr over the 12 cells not used for calibration: " \
-           f"{rep.held_out_mape:.2f}%"
+    tail = (
+        f"Held-out MAPE of emulated s/itr over the 12 cells not used for calibration: "
+        f"{rep.held_out_mape:.2f}%"
+    )
     if fmt == "markdown":
-        return "\n\n".join(["\n".join(head), _markdown(grid), tail,
-                            "Structural checks (emulated vs published):", _markdown(checks)])
+        return "\n\n".join(
+            [
+                "\n".join(head),
+                _markdown(grid),
+                tail,
+                "Structural checks (emulated vs published):",
+                _markdown(checks),
+            ]
+        )
     with pd.option_context("display.width", 250, "display.max_colwidth", 120):
-        return "\n".join(head + ["", grid.to_string(index=False), "", tail, "",
-                                 "Structural checks (emulated vs published):",
-                                 checks.to_string(index=False)])
+        return "\n".join(
+            head
+            + [
+                "",
+                grid.to_string(index=False),
+                "",
+                tail,
+                "",
+                "Structural checks (emulated vs published):",
+                checks.to_string(index=False),
+            ]
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -429,11 +469,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m sgprepro.timing.replay",
         description="Emulated (not measured) replay of Table 1 of Assran et al. 2019.",
     )
-    parser.add_argument("--modern", action="store_true",
-                        help="AllReduce as DDP-style ring buckets overlapped with backward")
+    parser.add_argument(
+        "--modern",
+        action="store_true",
+        help="AllReduce as DDP-style ring buckets overlapped with backward",
+    )
     parser.add_argument("--format", choices=("text", "markdown", "csv"), default="text")
-    parser.add_argument("--network", default="eth_10g",
-                        help="preset whose latency and line rate are kept (default eth_10g)")
+    parser.add_argument(
+        "--network",
+        default="eth_10g",
+        help="preset whose latency and line rate are kept (default eth_10g)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     rep = run_replay(modern=args.modern, base=load_preset(args.network))

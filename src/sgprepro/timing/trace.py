@@ -79,11 +79,17 @@ def load_trace(run_dir: str | Path) -> Trace:
     if length == 0:
         raise ValueError(f"run_dir={directory}: a trace has no iterations")
     if any(len(r) != length for r in rows):
-        log.warning("traces have %s iterations per rank; replaying the first %d",
-                    [len(r) for r in rows], length)
+        log.warning(
+            "traces have %s iterations per rank; replaying the first %d",
+            [len(r) for r in rows],
+            length,
+        )
     if len(sizes) > 1:
-        log.warning("messages of %d different sizes %s; replaying every message at the largest",
-                    len(sizes), sorted(sizes)[:5])
+        log.warning(
+            "messages of %d different sizes %s; replaying every message at the largest",
+            len(sizes),
+            sorted(sizes)[:5],
+        )
     matrix = np.array([r[:length] for r in rows], dtype=float)
     return Trace(matrix, max(sizes) if sizes else None)
 

@@ -24,6 +24,7 @@ from sgprepro.config import Config, build_topology, parse_fault, peers_schedule
 from sgprepro.data import batches_per_epoch, build_dataset, make_loader
 from sgprepro.models import build_model
 from sgprepro.tracking import JsonlWriter, WandbMirror
+from sgprepro.train.checkpoint import cut_records, load_checkpoint, restore, save_checkpoint
 from sgprepro.train.evaluate import consensus_and_average, evaluate
 from sgprepro.train.finalize import finalize_run, run_identity
 from sgprepro.train.schedule import make_lr_fn
@@ -70,6 +71,21 @@ def _inject_fault(spec: str, rank: int, step: int) -> None:
         time.sleep(60)
 
 
+def _maybe_resume(cfg, out: Path, rank: int, comm, model, optimizer, algo) -> tuple[int, list]:
+    """Collective: resume from every rank's checkpoint of one common step, or start at 0."""
+    state = load_checkpoint(out, rank) if cfg.train.checkpoint_every_epochs > 0 else None
+    mine = torch.tensor([float(state["step"]) if state else -1.0], dtype=torch.float64)
+    steps = {float(t) for t in comm.all_gather(mine.to(next(model.parameters()).device), 0)}
+    if len(steps) == 1 and (step := int(steps.pop())) > 0:
+        restore(state, model, optimizer, algo)
+        cut_records(out, rank, step)
+        if rank == 0:
+            log.info("resuming every rank from its checkpoint at step %d", step)
+        return step, list(state["losses"])
+    cut_records(out, rank, 0)  # a fresh start: no stale lines from an earlier attempt
+    return 0, []
+
+
 def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
     """Train, evaluate and record one rank. Returns a small status dict."""
     rank, n = ctx.rank, ctx.world_size
@@ -106,6 +122,12 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
     )
     asynchronous = cfg.algorithm.name == "adpsgd"
     eval_every = max(1, round(cfg.train.eval_every_epochs * ipe))
+    start_step, losses = _maybe_resume(cfg, out, rank, comm, model, optimizer, algo)
+    ckpt_every = (
+        max(1, round(cfg.train.checkpoint_every_epochs * ipe))
+        if cfg.train.checkpoint_every_epochs > 0 and not asynchronous
+        else 0
+    )
     metrics = JsonlWriter(out / f"metrics_r{rank}.jsonl")
     trace = JsonlWriter(out / f"trace_r{rank}.jsonl")
     mirror = None
@@ -169,11 +191,15 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
     # one start line for every rank (W&B and data set-up take uneven time), so no rank of an
     # asynchronous run begins with the others' budget already spent
     comm.barrier(0)
-    step, epoch, losses = 0, 0, []
+    step, epoch = start_step, start_step // ipe
+    skip = start_step % ipe  # batches of the resumed epoch already trained on
     t_prev = time.perf_counter()
-    done = False
+    done = step >= total_steps and not asynchronous
     while not done:
         for x, y in make_loader(pair.train, rank, n, o.batch_size, cfg.seed, epoch):
+            if skip:
+                skip -= 1
+                continue
             if cfg.train.inject_fault:
                 _inject_fault(cfg.train.inject_fault, rank, step)
             x, y = x.to(ctx.device), y.to(ctx.device)
@@ -216,6 +242,9 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
             done = info.stop if asynchronous else step >= total_steps
             if not done and step % eval_every == 0:
                 do_eval(step, final=False)
+            if ckpt_every and not done and step % ckpt_every == 0:
+                algo.finish()  # OSGP: in-flight messages are mixed in before the state is saved
+                save_checkpoint(out, rank, step, model, optimizer, algo, losses)
             t_prev = time.perf_counter()
             if done:
                 break
