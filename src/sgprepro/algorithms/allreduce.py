@@ -129,11 +129,4 @@ class AllReduceSGD(Algorithm):
             self.flat.mul_(1.0 / self.world_size)
             cpu = time.thread_time() - c0
             self.comm.all_reduce_(self.flat, step, "parameter all-reduce")
-        return StepInfo(
-            loss=float(loss),
-            lr=lr,
-            compute_s=cpu,
-            comm_s=self.comm.wait_s - wait0,
-            wall_s=time.perf_counter() - t0,
-            sent=self.comm.sent.take(),
-        )
+        return self._step_info(loss, lr, cpu, t0, wait0)

@@ -159,6 +159,17 @@ class Algorithm(ABC):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    def _step_info(self, loss: float, lr: float, cpu: float, t0: float, wait0: float) -> StepInfo:
+        """StepInfo of a synchronous step that started at ``t0`` with ``comm.wait_s == wait0``."""
+        return StepInfo(
+            loss=float(loss),
+            lr=lr,
+            compute_s=cpu,
+            comm_s=self.comm.wait_s - wait0,
+            wall_s=time.perf_counter() - t0,
+            sent=self.comm.sent.take(),
+        )
+
     def _local_step(self, step: int, closure: Closure) -> tuple[float, float, float]:
         """Set the lr, compute the gradient, apply the optimizer: returns (loss, lr, cpu_s)."""
         lr = self.lr_fn(step)

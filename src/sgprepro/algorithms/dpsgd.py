@@ -38,11 +38,4 @@ class DPSGD(Algorithm):
             self.flat.add_(msg)
         self.flat.mul_(1.0 / (len(neighbours) + 1))
         cpu += time.thread_time() - c0
-        return StepInfo(
-            loss=loss,
-            lr=lr,
-            compute_s=cpu,
-            comm_s=self.comm.wait_s - wait0,
-            wall_s=time.perf_counter() - t0,
-            sent=self.comm.sent.take(),
-        )
+        return self._step_info(loss, lr, cpu, t0, wait0)

@@ -88,14 +88,7 @@ class SGP(Algorithm):
         c1 = time.thread_time()
         self.flat.div_(self._w)  # z = x / w
         cpu += time.thread_time() - c1
-        return StepInfo(
-            loss=float(loss),
-            lr=lr,
-            compute_s=cpu,
-            comm_s=self.comm.wait_s - wait0,
-            wall_s=time.perf_counter() - t0,
-            sent=self.comm.sent.take(),
-        )
+        return self._step_info(loss, lr, cpu, t0, wait0)
 
     def finish(self) -> None:
         """Mix in every message still in flight (OSGP), so no mass is lost."""

@@ -184,13 +184,18 @@ class Communicator:
             self.sent.add(COLLECTIVE, _nbytes(tensor))
         return dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=self.group, async_op=True)
 
-    def wait_work(self, work: dist.Work, step: int, what: str) -> None:
+    def _bounded_wait(self, work: dist.Work, step: int, op: str) -> float:
+        """Wait for a collective within ``timeout_s``; returns the seconds waited."""
         t0 = time.perf_counter()
         try:
             work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
         except RuntimeError as exc:
-            raise CommTimeoutError(self.rank, step, "all", what, self.timeout_s, str(exc)) from exc
-        self.wait_s += time.perf_counter() - t0
+            raise CommTimeoutError(self.rank, step, "all", op, self.timeout_s, str(exc)) from exc
+        return time.perf_counter() - t0
+
+    def wait_work(self, work: dist.Work, step: int, what: str) -> None:
+        """Wait for training traffic (counted in ``wait_s``)."""
+        self.wait_s += self._bounded_wait(work, step, what)
 
     def all_reduce_(
         self, tensor: torch.Tensor, step: int, what: str = "all_reduce", record: bool = True
@@ -203,23 +208,10 @@ class Communicator:
         """Every rank's ``tensor`` (not counted as training traffic). Collective."""
         out = [torch.empty_like(tensor) for _ in range(self.world_size)]
         work = dist.all_gather(out, tensor.contiguous(), group=self.group, async_op=True)
-        try:
-            work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
-        except RuntimeError as exc:
-            raise CommTimeoutError(
-                self.rank, step, "all", "all_gather", self.timeout_s, str(exc)
-            ) from exc
+        self._bounded_wait(work, step, "all_gather")
         return out
 
     def barrier(self, step: int) -> None:
         """Bounded barrier. Collective."""
-        flag = torch.zeros(1)
-        if self.backend == "nccl":
-            flag = flag.cuda()
-        work = dist.all_reduce(flag, group=self.group, async_op=True)
-        try:
-            work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
-        except RuntimeError as exc:
-            raise CommTimeoutError(
-                self.rank, step, "all", "barrier", self.timeout_s, str(exc)
-            ) from exc
+        flag = torch.zeros(1, device="cuda" if self.backend == "nccl" else "cpu")
+        self._bounded_wait(dist.all_reduce(flag, group=self.group, async_op=True), step, "barrier")
