@@ -41,7 +41,8 @@ def batch(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
 def closure_for(model: nn.Module, opt: torch.optim.Optimizer, rank: int, step: int):
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        x, y = batch(rank, step)
+        device = next(model.parameters()).device
+        x, y = (t.to(device) for t in batch(rank, step))
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
         return loss.detach()
