@@ -119,7 +119,7 @@ def time_vs_nodes(runs: pd.DataFrame, layout: Layout, time: str = "emulated") ->
         ax.set_xlabel("nodes")
         ax.grid(alpha=0.3)
     clock = "emulated" if time == "emulated" else "wall-clock"
-    ax_t.set_ylabel(f"s/itr, log scale (measured: {clock}; paper: wall-clock)")
+    ax_t.set_ylabel(f"s/itr (log; ours {clock}, paper wall-clock)")
     ax_t.set_yscale("log")
     ax_r.set_ylabel(
         f"speed-up over {layout.labels.get(layout.baseline, layout.baseline)} (s/itr ratio)"
