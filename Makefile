@@ -70,8 +70,12 @@ bench-timing: $(STAMP) ## timing engine speed: 32 nodes x 1000 iterations per al
 bench-comm: $(STAMP) ## bytes per node per iteration vs theory, and the wall-clock time comm adds to a step
 	$(PY) benchmarks/bench_comm.py
 
-notebook: $(STAMP) ## execute notebooks/analysis.ipynb on the study's records
-	SGPREPRO_RUNS=$(RUNS) $(PY) -m jupytext --to ipynb --execute notebooks/analysis.py -o notebooks/analysis.executed.ipynb
+notebook: $(STAMP) ## execute notebooks/analysis.ipynb on the study's records -> notebooks/analysis.executed.ipynb
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	SGPREPRO_RUNS=$(abspath $(RUNS)) $(PY) -c "import nbformat, nbclient; \
+	  nb = nbformat.read('notebooks/analysis.ipynb', as_version=4); \
+	  nbclient.NotebookClient(nb, kernel_name='python3', timeout=600, resources={'metadata': {'path': 'notebooks'}}).execute(); \
+	  nbformat.write(nb, 'notebooks/analysis.executed.ipynb'); print('wrote notebooks/analysis.executed.ipynb')"
 
 clean: ## remove caches (keeps .venv, multirun/ and reports/)
 	rm -rf .pytest_cache .ruff_cache outputs
