@@ -242,8 +242,6 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
     c = to_config(cfg)
     if c.nodes < 2:
         raise _err(f"nodes={c.nodes}: decentralized training needs at least 2 nodes; use nodes=4")
-    if c.topology.name != "auto" and c.algorithm.name == "allreduce":
-        pass  # allreduce ignores the graph
     try:
         topo = build_topology(c)
         sched = peers_schedule(c)
@@ -259,7 +257,7 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
                 f"{topo.max_peers}; lower the peers in topology.peers_schedule to <= "
                 f"{topo.max_peers} or use more nodes"
             ) from exc
-    if c.algorithm.name in ("dpsgd",) and not topo.undirected:
+    if c.algorithm.name == "dpsgd" and not topo.undirected:
         raise _err(
             f"topology.name={topo.name} with algorithm=dpsgd: D-PSGD averages symmetrically and "
             "needs an undirected graph; use topology=bipartite_exponential (or auto)"
@@ -271,11 +269,8 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
         )
     try:
         validate_model_spec(c.model)
-        data = c.data
-        if not check_paths and data.name in ("cifar10", "imagenet"):
-            pass
-        else:
-            validate_data_spec(data)
+        if check_paths or c.data.name not in ("cifar10", "imagenet"):  # the folder datasets
+            validate_data_spec(c.data)
     except (DataError, ValueError) as exc:
         raise _err(str(exc).splitlines()[0]) from exc
     n_train = train_samples(c.data)
