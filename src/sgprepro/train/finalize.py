@@ -57,6 +57,20 @@ def emulate_run(run_dir: Path, cfg: Config, iters_per_epoch: int, param_bytes: i
     )
 
 
+def estimate_s_per_itr(
+    cfg: Config, iters_per_epoch: int, param_bytes: int, recent_compute_s: list[float]
+) -> float:
+    """A running estimate for the progress display: the timing engine with this rank's recent
+    compute times on every rank (no stragglers). EMULATED; the run's figure is in summary.json."""
+    import numpy as np
+
+    from sgprepro.timing import simulate
+
+    compute = np.tile(np.asarray(recent_compute_s, dtype=float), (cfg.nodes, 1))
+    spec = program_spec(cfg, iters_per_epoch, param_bytes)
+    return simulate(spec, compute, param_bytes, cfg.network, build_topology(cfg)).s_per_itr
+
+
 def load_run_config(run_dir: Path) -> Config:
     """The validated Config a finished run ran with (from its run.json)."""
     from omegaconf import OmegaConf

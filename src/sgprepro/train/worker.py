@@ -26,7 +26,7 @@ from sgprepro.models import build_model
 from sgprepro.tracking import JsonlWriter, WandbMirror
 from sgprepro.train.checkpoint import cut_records, load_checkpoint, restore, save_checkpoint
 from sgprepro.train.evaluate import consensus_and_average, evaluate
-from sgprepro.train.finalize import finalize_run, run_identity
+from sgprepro.train.finalize import estimate_s_per_itr, finalize_run, run_identity
 from sgprepro.train.schedule import make_lr_fn
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,8 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
             ident["config"],
         )
     bar = None
+    postfix: dict[str, str] = {}  # progress display: loss, emulated s/itr estimate, top-1
+    recent: list[float] = []
     if rank == 0 and _progress_enabled(cfg.logger.progress):
         from tqdm import tqdm
 
@@ -186,7 +188,8 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
             if mirror:
                 mirror.log({k: v for k, v in rec.items() if k != "kind"}, step=step)
             if bar is not None:
-                bar.set_postfix(top1=f"{rec['val/top1_node_mean']:.1f}")
+                postfix["top1"] = f"{rec['val/top1_node_mean']:.1f}"
+                bar.set_postfix(postfix)
 
     # one start line for every rank (W&B and data set-up take uneven time), so no rank of an
     # asynchronous run begins with the others' budget already spent
@@ -237,8 +240,15 @@ def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
                 if mirror:
                     mirror.log({"train/loss": info.loss, "lr": info.lr}, step=step)
             if bar is not None:
+                recent.append(info.compute_s)
+                if step % cfg.train.log_every == 0 or step == 1:
+                    est = estimate_s_per_itr(
+                        cfg, ipe, algo.flat.numel() * algo.flat.element_size(), recent[-50:]
+                    )
+                    postfix["emulated s/itr (est)"] = f"{est:.4f}"
+                postfix["loss"] = f"{info.loss:.3f}"
                 bar.update(1)
-                bar.set_postfix(loss=f"{info.loss:.3f}", refresh=False)
+                bar.set_postfix(postfix, refresh=False)
             done = info.stop if asynchronous else step >= total_steps
             if not done and step % eval_every == 0:
                 do_eval(step, final=False)
