@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sgprepro.comm.launch import launch_local
-from tests.dist.helpers import make_model, run_reference_case
+from tests.distributed.helpers import make_model, run_reference_case
 
 pytestmark = [
     pytest.mark.gpu,
@@ -22,7 +22,14 @@ def _worker(ctx, case: str):
     from sgprepro.algorithms import AlgorithmConfig, build_algorithm
     from sgprepro.comm import Communicator
     from sgprepro.topology import PeersSchedule, make_topology
-    from tests.dist.helpers import CASES, STEPS, STEPS_PER_EPOCH, closure_for, lr_fn, make_optimizer
+    from tests.distributed.helpers import (
+        CASES,
+        STEPS,
+        STEPS_PER_EPOCH,
+        closure_for,
+        lr_fn,
+        make_optimizer,
+    )
 
     algo_cfg, topo_spec, peers = CASES[case]
     model = make_model().to(ctx.device)

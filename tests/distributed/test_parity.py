@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sgprepro.comm.launch import launch_local
-from tests.dist.helpers import CASES, run_all_cases, run_reference_case
+from tests.distributed.helpers import CASES, run_all_cases, run_reference_case
 
 pytestmark = pytest.mark.dist
 
