@@ -20,8 +20,7 @@ from sgprepro.algorithms import AlgorithmConfig
 from sgprepro.data import DataError, DataSpec, check_batch, validate_data_spec
 from sgprepro.models import ModelSpec, validate_model_spec
 from sgprepro.network import NetworkConfig
-from sgprepro.topology import PeersSchedule, Topology, TopologyError, make_topology
-from sgprepro.topology.graphs import BipartiteExponentialGraph
+from sgprepro.topology import BipartiteGraph, PeersSchedule, Topology, TopologyError, make_topology
 
 # algorithm -> graph used when topology.name=auto
 AUTO_TOPOLOGY = {
@@ -262,7 +261,7 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
             f"topology.name={topo.name} with algorithm=dpsgd: D-PSGD averages symmetrically and "
             "needs an undirected graph; use topology=bipartite_exponential (or auto)"
         )
-    if c.algorithm.name == "adpsgd" and not isinstance(topo, BipartiteExponentialGraph):
+    if c.algorithm.name == "adpsgd" and not isinstance(topo, BipartiteGraph):
         raise _err(
             f"topology.name={topo.name} with algorithm=adpsgd: AD-PSGD pairs active and passive "
             "nodes; use topology=bipartite_exponential (or auto)"

@@ -6,6 +6,8 @@ Conventions: ``P[j, i]`` is the share of node i's mass that lands on node j, so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from sgprepro.topology import Topology
@@ -61,6 +63,33 @@ def is_column_stochastic(p: np.ndarray, atol: float = 1e-12) -> bool:
 
 def is_doubly_stochastic(p: np.ndarray, atol: float = 1e-12) -> bool:
     return is_column_stochastic(p, atol) and bool(np.allclose(p.sum(axis=1), 1.0, atol=atol))
+
+
+def exact_consensus_round(
+    topology: Topology,
+    matrix: Callable[[Topology, int, int], np.ndarray] = pushsum_matrix,
+    max_rounds: int = 64,
+    num_peers: int = 1,
+) -> int | None:
+    """First round r after which the product of the rounds' matrices is exact averaging.
+
+    Mixing weights here are dyadic (1/2, 1/3 excepted), so products are exact in float64 for
+    dozens of rounds and the comparison is exact: a graph that only approaches the average
+    asymptotically returns None.
+
+    Args:
+        topology: the graph.
+        matrix: round matrix, :func:`pushsum_matrix` (SGP) or :func:`gossip_matrix` (D-PSGD).
+        max_rounds: rounds tried.
+        num_peers: peers per round.
+    """
+    n = topology.n
+    acc = np.eye(n)
+    for r in range(max_rounds):
+        acc = matrix(topology, r, num_peers) @ acc
+        if np.array_equal(acc, np.full((n, n), 1.0 / n)):
+            return r + 1
+    return None
 
 
 def rounds_product(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sgprepro.mixing import (
+    exact_consensus_round,
     gossip_matrix,
     is_column_stochastic,
     is_doubly_stochastic,
@@ -16,6 +17,7 @@ from sgprepro.topology import (
     BipartiteExponentialGraph,
     CompleteGraph,
     ExponentialGraph,
+    ForwardBipartiteExponentialGraph,
     PeersSchedule,
     RingGraph,
     TopologyError,
@@ -47,6 +49,87 @@ def test_dpsgd_matrices_doubly_stochastic_and_symmetric(n):
         assert np.allclose(np.diag(w), 0.5)  # a pairwise swap
 
 
+# -- the original code's phone books, built independently of sgprepro.topology ----------------
+
+
+def _original_books(n: int, bipartite: bool) -> list[list[int]]:
+    """Per-rank phone books as graph types 0 and 1 of the original code describe them.
+
+    Hop i (0 <= i <= floor(log2(n - 1))) is 2^i (type 0) or 1 for i = 0 and 1 + 2^i after
+    (type 1). Each rank lists the peer `hop` ahead, then the one `hop` behind (type 1: passive,
+    even ranks list the one behind first), skipping a peer already listed.
+    """
+    top = (n - 1).bit_length() - 1
+    books = []
+    for rank in range(n):
+        book: list[int] = []
+        for i in range(top + 1):
+            hop = (1 if i == 0 else 1 + 2**i) if bipartite else 2**i
+            ahead, behind = (rank + hop) % n, (rank - hop) % n
+            order = (behind, ahead) if bipartite and rank % 2 == 0 else (ahead, behind)
+            for peer in order:
+                if peer not in book:
+                    book.append(peer)
+        books.append(book)
+    return books
+
+
+def _original_round(books: list[list[int]], rank: int, step: int, k: int) -> tuple[int, ...]:
+    """The k out-peers of round `step`: the group indices start at 0..k-1 and rotate by k."""
+    book = books[rank]
+    return tuple(book[(j + k * step) % len(book)] for j in range(k))
+
+
+@pytest.mark.parametrize("n", NODES)
+@pytest.mark.parametrize("peers", [1, 2])
+def test_bipartite_graph_is_the_originals_round_by_round(n, peers):
+    g = BipartiteExponentialGraph(n)
+    books = _original_books(n, bipartite=True)
+    assert g.cycle_length == len(books[1]) == {4: 2, 8: 4, 16: 8, 32: 10}[n]
+    for step in range(3 * g.cycle_length):
+        for rank in range(n):
+            assert g.out_peers(rank, step, peers) == _original_round(books, rank, step, peers)
+            assert g.in_peers(rank, step, peers) == g.out_peers(rank, step, peers)
+        if peers == 1:
+            assert [g.partner(r, step) for r in range(n)] == [
+                _original_round(books, r, step, 1)[0] for r in range(n)
+            ]
+
+
+@pytest.mark.parametrize("n", NODES)
+@pytest.mark.parametrize("peers", [1, 2])
+def test_phonebook_exponential_is_the_originals_round_by_round(n, peers):
+    g = ExponentialGraph(n, "phonebook")
+    books = _original_books(n, bipartite=False)
+    for step in range(3 * g.cycle_length):
+        for rank in range(n):
+            assert g.out_peers(rank, step, peers) == _original_round(books, rank, step, peers)
+
+
+def test_bipartite_books_at_32_nodes():
+    assert BipartiteExponentialGraph(32).offsets == (1, 31, 3, 29, 5, 27, 9, 23, 17, 15)
+    assert ForwardBipartiteExponentialGraph(32).offsets == (1, 3, 5, 9, 17)
+    g = BipartiteExponentialGraph(32)
+    assert [g.partner(7, s) for s in range(10)] == [8, 6, 10, 4, 12, 2, 16, 30, 24, 22]
+    assert [g.partner(8, s) for s in range(10)] == [7, 9, 5, 11, 3, 13, 31, 17, 23, 25]
+
+
+@pytest.mark.parametrize(
+    ("n", "original", "forward"), [(4, 2, 2), (8, 3, 4), (16, 5, 5), (32, None, 6)]
+)
+def test_bipartite_exact_consensus_rounds(n, original, forward):
+    """D-PSGD's pairwise averaging: the original's +-book mixes more slowly than the forward one;
+    at 32 nodes it never averages exactly, and one cycle leaves a gap of about 1e-3."""
+    assert exact_consensus_round(BipartiteExponentialGraph(n), gossip_matrix) == original
+    assert exact_consensus_round(ForwardBipartiteExponentialGraph(n), gossip_matrix) == forward
+    if n == 32:
+        g = BipartiteExponentialGraph(n)
+        acc = np.eye(n)
+        for r in range(g.cycle_length):
+            acc = gossip_matrix(g, r) @ acc
+        assert 5e-4 < np.abs(acc - 1.0 / n).max() < 2e-3
+
+
 @pytest.mark.parametrize("n", NODES)
 def test_paper_exponential_exact_consensus_after_log2n_rounds(n):
     g = ExponentialGraph(n, "paper")
@@ -61,6 +144,7 @@ def test_phonebook_exact_consensus_after_one_cycle(n):
     g = ExponentialGraph(n, "phonebook")
     cycle = g.cycle_length
     assert cycle == 2 * int(np.log2(n)) - 1  # +-2^i with -2^(log n - 1) == +2^(log n - 1) removed
+    assert exact_consensus_round(g) == cycle
     assert np.allclose(rounds_product(g, cycle), np.full((n, n), 1.0 / n))
     # a cycle starting at any round works (the book rotates)
     assert np.allclose(rounds_product(g, cycle, start=3), np.full((n, n), 1.0 / n))
@@ -74,6 +158,7 @@ def test_exponential_offsets():
     assert ExponentialGraph(8).out_peers(5, 2) == (1,)
     assert ExponentialGraph(8).out_peers(5, 3) == (6,)  # cycles
     assert ExponentialGraph(8).out_peers(5, 0, 2) == (6, 7)
+    assert ExponentialGraph(8).out_peers(5, 1, 2) == (1, 6)  # the book advances by k=2 a round
     assert ExponentialGraph(6, "paper").offsets == (1, 2, 4)  # any n is supported
 
 
@@ -91,8 +176,9 @@ def test_in_peers_invert_out_peers(n, peers):
 
 
 @pytest.mark.parametrize("n", NODES)
-def test_bipartite_pairs_are_mutual_and_cross_sides(n):
-    g = BipartiteExponentialGraph(n)
+@pytest.mark.parametrize("graph", [BipartiteExponentialGraph, ForwardBipartiteExponentialGraph])
+def test_bipartite_pairs_are_mutual_and_cross_sides(n, graph):
+    g = graph(n)
     for step in range(g.cycle_length):
         for i in range(n):
             j = g.partner(i, step)

@@ -32,7 +32,7 @@ import torch
 
 from sgprepro.algorithms.base import Algorithm, Closure, StepInfo
 from sgprepro.comm import CommError, Communicator, flat_grad
-from sgprepro.topology import BipartiteExponentialGraph
+from sgprepro.topology import BipartiteGraph
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ADPSGD(Algorithm):
 
     def __init__(self, *args, store, total_steps: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not isinstance(self.topology, BipartiteExponentialGraph):
+        if not isinstance(self.topology, BipartiteGraph):
             raise ValueError(
                 f"algorithm=adpsgd with topology={self.topology.name}: AD-PSGD gossips with one "
                 "bipartite partner per round; use topology=bipartite_exponential"

@@ -8,8 +8,10 @@ in-peers, and the round index ``step`` must agree on every rank.
 from sgprepro.topology.graphs import (
     TOPOLOGIES,
     BipartiteExponentialGraph,
+    BipartiteGraph,
     CompleteGraph,
     ExponentialGraph,
+    ForwardBipartiteExponentialGraph,
     RingGraph,
     Topology,
     TopologyError,
@@ -20,8 +22,10 @@ from sgprepro.topology.schedule import PeersSchedule
 __all__ = [
     "TOPOLOGIES",
     "BipartiteExponentialGraph",
+    "BipartiteGraph",
     "CompleteGraph",
     "ExponentialGraph",
+    "ForwardBipartiteExponentialGraph",
     "PeersSchedule",
     "RingGraph",
     "Topology",

@@ -1,8 +1,11 @@
 """Graphs used by the paper and its baselines (Sec. 3 and App. A of Assran et al. 2019).
 
-Every graph is time-varying: round ``step`` selects offsets from a cyclic "phone book", and with
-``num_peers`` out-peers per round a node uses ``num_peers`` consecutive entries of that book,
-starting at entry ``step`` (the book rotates by one entry per round).
+Every graph is time-varying: round ``step`` selects offsets from a cyclic "phone book". With
+``num_peers`` (k) out-peers per round a node uses k consecutive entries of that book, starting at
+entry ``k * step``: the book advances by k entries per round, as the original code's
+``GraphManager._rotate_group_indices`` does (tag ``sgp_pytorch0.5``, ``graph_manager.py``). The
+original also restarts the book at entry 0 when the peers per round change mid-run; here the
+entries of a round depend on the round index and k only.
 """
 
 from __future__ import annotations
@@ -90,14 +93,18 @@ class _OffsetGraph(Topology):
 
     def _round_offsets(self, step: int, num_peers: int) -> tuple[int, ...]:
         self.check_peers(num_peers)
-        book = self.offsets
-        return tuple(book[(step + j) % len(book)] for j in range(num_peers))
+        return book_entries(self.offsets, step, num_peers)
 
     def out_peers(self, rank: int, step: int, num_peers: int = 1) -> tuple[int, ...]:
         return tuple((rank + off) % self.n for off in self._round_offsets(step, num_peers))
 
     def in_peers(self, rank: int, step: int, num_peers: int = 1) -> tuple[int, ...]:
         return tuple((rank - off) % self.n for off in self._round_offsets(step, num_peers))
+
+
+def book_entries(book: tuple[int, ...], step: int, num_peers: int) -> tuple[int, ...]:
+    """The ``num_peers`` entries of round ``step``: ``book[(k step + j) mod L]`` for j < k."""
+    return tuple(book[(num_peers * step + j) % len(book)] for j in range(num_peers))
 
 
 def _dedupe_mod(offsets: list[int], n: int) -> tuple[int, ...]:
@@ -143,15 +150,14 @@ class ExponentialGraph(_OffsetGraph):
         return f"exponential[{self.form}](n={self.n}, offsets={list(self.offsets)})"
 
 
-class BipartiteExponentialGraph(Topology):
-    """Bipartite exponential graph of the original code (graph type 1), used by D-PSGD and AD-PSGD.
+class BipartiteGraph(Topology):
+    """Bipartite pairing: odd ranks are active, even ranks passive, every round a matching.
 
-    Even ranks are passive, odd ranks active. In round ``step`` the active rank i pairs with
-    i + o and the passive rank j with j - o, for the offset o = book[step % len(book)] with
-    book = 1, 1 + 2^1, 1 + 2^2, ... (< n). Each round is a perfect matching of mutual pairs.
+    In round ``step`` an active rank r pairs with ``r + o`` and a passive rank p with ``p - o``
+    for each offset o of the round's book entries; every offset is odd, so pairs cross sides and
+    are mutual. Subclasses set ``offsets`` (signed, distinct modulo n).
     """
 
-    name = "bipartite_exponential"
     undirected = True
 
     def __init__(self, n: int) -> None:
@@ -161,12 +167,12 @@ class BipartiteExponentialGraph(Topology):
                 f"nodes={n} with topology={self.name}: the bipartite graph pairs odd (active) with "
                 f"even (passive) ranks and needs an even node count; use nodes={n + 1}"
             )
-        book = [1] + [1 + 2**i for i in range(1, _log2_floor(n - 1) + 1) if 1 + 2**i < n]
-        self.offsets = _dedupe_mod(book, n)
+
+    offsets: tuple[int, ...]
 
     @property
     def max_peers(self) -> int:
-        return 1
+        return len(self.offsets)
 
     @property
     def cycle_length(self) -> int:
@@ -176,16 +182,54 @@ class BipartiteExponentialGraph(Topology):
     def is_active(rank: int) -> bool:
         return rank % 2 == 1
 
-    def partner(self, rank: int, step: int) -> int:
-        off = self.offsets[step % len(self.offsets)]
+    def _peer(self, rank: int, off: int) -> int:
         return (rank + off) % self.n if self.is_active(rank) else (rank - off) % self.n
+
+    def partner(self, rank: int, step: int) -> int:
+        """The one partner of ``rank`` in round ``step`` (one peer per round, as AD-PSGD uses)."""
+        return self._peer(rank, self.offsets[step % len(self.offsets)])
 
     def out_peers(self, rank: int, step: int, num_peers: int = 1) -> tuple[int, ...]:
         self.check_peers(num_peers)
-        return (self.partner(rank, step),)
+        return tuple(self._peer(rank, o) for o in book_entries(self.offsets, step, num_peers))
 
     def in_peers(self, rank: int, step: int, num_peers: int = 1) -> tuple[int, ...]:
         return self.out_peers(rank, step, num_peers)
+
+    def describe(self) -> str:
+        return f"{self.name}(n={self.n}, offsets={list(self.offsets)})"
+
+
+class BipartiteExponentialGraph(BipartiteGraph):
+    """The original code's bipartite exponential graph (graph type 1), used by D-PSGD and AD-PSGD.
+
+    The book of signed offsets is +1, -1, +3, -3, +5, -5, +9, -9, ... (1 + 2^i for i >= 1 up to
+    floor(log2(n - 1)), each forward then backward), with offsets equal modulo n kept once: an
+    active rank r pairs with r + o, a passive rank p with p - o (the passive side lists the
+    backward peer first, which makes every pair mutual). Cycle length 2, 4, 8, 10 at n = 4, 8, 16,
+    32 (``graph_manager.py``, ``DynamicBipartiteExponentialGraph``, tag ``sgp_pytorch0.5``). It does
+    not reach exact consensus within one cycle for n >= 8.
+    """
+
+    name = "bipartite_exponential"
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        hops = [1] + [1 + 2**i for i in range(1, _log2_floor(n - 1) + 1)]
+        self.offsets = _dedupe_mod([s * h for h in hops for s in (1, -1)], n)
+
+
+class ForwardBipartiteExponentialGraph(BipartiteGraph):
+    """A faster-mixing variant, not the original's: forward offsets 1, 1 + 2^1, 1 + 2^2, ... (< n)
+    only (active r pairs with r + o, passive p with p - o). At n = 32 it reaches exact consensus
+    within one cycle; kept as ``topology=bipartite_exponential_forward`` for comparison."""
+
+    name = "bipartite_exponential_forward"
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        book = [1] + [1 + 2**i for i in range(1, _log2_floor(n - 1) + 1) if 1 + 2**i < n]
+        self.offsets = _dedupe_mod(book, n)
 
 
 class RingGraph(_OffsetGraph):
@@ -229,6 +273,7 @@ class CompleteGraph(Topology):
 TOPOLOGIES: dict[str, Callable[..., Topology]] = {
     "exponential": ExponentialGraph,
     "bipartite_exponential": BipartiteExponentialGraph,
+    "bipartite_exponential_forward": ForwardBipartiteExponentialGraph,
     "ring": RingGraph,
     "complete": CompleteGraph,
 }
