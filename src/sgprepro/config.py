@@ -1,8 +1,10 @@
-"""Structured-config schemas, their registration with Hydra's ConfigStore, and validation.
+"""The schema's registration with Hydra's ConfigStore, validation, and the factories that turn a
+validated :class:`~sgprepro.schema.Config` into library objects (graph, peers schedule, identity).
 
-The schema makes a typo or a wrong type fail at compose time; :func:`validate` then checks every
-cross-field constraint and returns plain dataclasses (a :class:`Config`), before any worker starts.
-Library code takes these dataclasses, never a DictConfig.
+The schema (:mod:`sgprepro.schema`) makes a typo or a wrong type fail at compose time;
+:func:`validate` then checks every cross-field constraint and returns plain dataclasses, before
+any worker starts. Algorithm-specific rules are asked of the algorithm's class
+(``Algorithm.check``), never re-checked by name here.
 """
 
 from __future__ import annotations
@@ -11,134 +13,47 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from sgprepro.algorithms import AlgorithmConfig
 from sgprepro.data import DataError, DataSpec, check_batch, validate_data_spec
-from sgprepro.models import ModelSpec, validate_model_spec
-from sgprepro.network import NetworkConfig
-from sgprepro.topology import BipartiteGraph, PeersSchedule, Topology, TopologyError, make_topology
+from sgprepro.models import validate_model_spec
+from sgprepro.schema import (
+    AlgorithmConfig,
+    CommConfig,
+    Config,
+    LoggerConfig,
+    OptimConfig,
+    SlurmConfig,
+    TopologyConfig,
+    TrainConfig,
+)
+from sgprepro.topology import PeersSchedule, Topology, TopologyError, make_topology
 
-# algorithm -> graph used when topology.name=auto
-AUTO_TOPOLOGY = {
-    "allreduce": "complete",
-    "sgp": "exponential",
-    "osgp": "exponential",
-    "dpsgd": "bipartite_exponential",
-    "adpsgd": "bipartite_exponential",
-}
+__all__ = [
+    "AlgorithmConfig",
+    "CommConfig",
+    "Config",
+    "ConfigError",
+    "LoggerConfig",
+    "OptimConfig",
+    "SlurmConfig",
+    "TopologyConfig",
+    "TrainConfig",
+    "build_topology",
+    "cell_of",
+    "config_hash",
+    "peers_schedule",
+    "register_configs",
+    "resolve_topology_name",
+    "validate",
+]
 
 
 class ConfigError(ValueError):
     """Bad input: one line naming the key, the value, the constraint and a fix."""
-
-
-@dataclass
-class TopologyConfig:
-    """The ``topology`` group. ``name=auto`` picks the paper's graph for the algorithm:
-    exponential for sgp/osgp, bipartite_exponential for dpsgd/adpsgd (allreduce needs none)."""
-
-    name: str = "auto"
-    form: str = "paper"  # exponential only: paper (2^k hops forward) or phonebook (+-2^i)
-    peers_schedule: dict[int, int] = field(default_factory=lambda: {0: 1})  # epoch -> peers
-
-
-@dataclass
-class OptimConfig:
-    """The ``optim`` group: the paper's recipe (Goyal et al. 2017 as used by Assran et al. 2019).
-
-    lr = lr_per_ref_batch x (global batch / ref_batch), linear warm-up from lr_per_ref_batch over
-    ``warmup_epochs``, x ``gamma`` at each milestone. Milestones and warm-up are given on the
-    paper's 90-epoch clock and scaled to ``epochs`` when ``scale_to_epochs`` is true.
-    """
-
-    batch_size: int = 32  # per node per iteration
-    lr_per_ref_batch: float = 0.1
-    ref_batch: int = 256
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 1e-4
-    epochs: float = 90.0
-    warmup_epochs: float = 5.0
-    milestones: list[float] = field(default_factory=lambda: [30.0, 60.0, 80.0])
-    gamma: float = 0.1
-    schedule_epochs: float = 90.0  # the clock the milestones are written on
-    scale_to_epochs: bool = True
-    lr_update_every: int = 1  # iterations between lr updates (the original code: 100)
-
-
-@dataclass
-class LoggerConfig:
-    """The ``logger`` group: W&B mirror of the local records and the progress display."""
-
-    wandb_mode: str = "auto"  # auto: online if logged in, else offline; offline; online; disabled
-    project: str = "sgprepro"
-    entity: str | None = None
-    progress: str = "auto"  # auto: a bar on a terminal, quiet in CI; on; off
-
-
-@dataclass
-class CommConfig:
-    """Backend and timeouts (every wait is bounded)."""
-
-    backend: str = "auto"  # auto: nccl when CUDA is present, else gloo
-    timeout_s: float = 120.0  # bound on any single communication wait
-    job_timeout_s: float = 3600.0  # bound on a whole job on the local launcher
-    threads_per_worker: int = 1
-    gpus_per_rank: int = 0  # >1: one process drives several GPUs with nn.DataParallel (paper: 8)
-
-
-@dataclass
-class SlurmConfig:
-    """Cluster resources for ``hydra/launcher=slurm`` (one task per node of the paper)."""
-
-    partition: str = ""
-    gpus_per_node: int = 8
-    cpus_per_task: int = 80
-    mem_gb: int = 400
-    timeout_min: int = 4320
-    constraint: str = ""
-    master_port: int = 29500
-
-
-@dataclass
-class TrainConfig:
-    """The training loop's own knobs."""
-
-    eval_every_epochs: float = 1.0
-    log_every: int = 20
-    max_steps: int = 0  # >0 caps the iterations per node (debug runs)
-    checkpoint_every_epochs: float = 0.0  # 0: no checkpoints
-    eval_batch_size: int = 1000
-    # Fault injection for testing failure handling: "" (none), "crash@R:S" (rank R raises before
-    # its iteration S, counted from 0) or "hang@R:S" (rank R blocks forever there, so its peers'
-    # waits hit comm.timeout_s). Part of the config and of its hash, like every other key.
-    inject_fault: str = ""
-
-
-@dataclass
-class Config:
-    """The whole job. ``nodes`` is explicit: there is no host-dependent default."""
-
-    nodes: int = MISSING
-    seed: int = 0
-    study: str = "adhoc"
-    dry_run: bool = False
-    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
-    topology: TopologyConfig = field(default_factory=TopologyConfig)
-    network: NetworkConfig = field(
-        default_factory=lambda: NetworkConfig(name="eth_10g", latency_s=0.0, bandwidth_gbps=10.0)
-    )
-    model: ModelSpec = field(default_factory=ModelSpec)
-    data: DataSpec = field(default_factory=DataSpec)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
-    comm: CommConfig = field(default_factory=CommConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 
 def _writable(node: DictConfig) -> DictConfig:
@@ -153,14 +68,22 @@ def _writable(node: DictConfig) -> DictConfig:
     return node
 
 
+def writable_schema() -> DictConfig:
+    """The :class:`Config` schema as a DictConfig that overrides and records can merge into."""
+    return _writable(OmegaConf.structured(Config))
+
+
 def register_configs() -> None:
     """Register the schema as ``base_config`` (``conf/config.yaml`` lists it first)."""
     from hydra.core.config_store import ConfigStore
 
+    if not OmegaConf.has_resolver("row"):
+        # the run's row (its variant, else the algorithm's name): names run directories
+        OmegaConf.register_new_resolver("row", lambda name, variant: variant or name)
     if not OmegaConf.has_resolver("suffix"):
         # "" -> "", "a=1,b=2" -> ",a=1,b=2": appends sweep overrides to a run directory name
         OmegaConf.register_new_resolver("suffix", lambda s: f",{s}" if s else "")
-    ConfigStore.instance().store(name="base_config", node=_writable(OmegaConf.structured(Config)))
+    ConfigStore.instance().store(name="base_config", node=writable_schema())
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -190,12 +113,25 @@ def parse_fault(spec: str) -> tuple[str, int, int] | None:
     return m.group(1), int(m.group(2)), int(m.group(3))
 
 
-def resolve_topology_name(cfg: Config) -> str:
-    return AUTO_TOPOLOGY[cfg.algorithm.name] if cfg.topology.name == "auto" else cfg.topology.name
+def algorithm_class_of(cfg: Config) -> Any:
+    """The registered class of ``cfg.algorithm.name`` (imports the algorithms: torch)."""
+    from sgprepro.algorithms import algorithm_class
+
+    return algorithm_class(cfg.algorithm.name)
 
 
-def build_topology(cfg: Config) -> Topology:
+def resolve_topology_name(cfg: Config) -> str | None:
+    """The graph the run uses: ``topology.name``, or the algorithm's default for ``auto`` (None
+    for an algorithm without a graph)."""
+    if cfg.topology.name == "auto":
+        return algorithm_class_of(cfg).default_topology
+    return cfg.topology.name
+
+
+def build_topology(cfg: Config) -> Topology | None:
     name = resolve_topology_name(cfg)
+    if name is None:
+        return None
     kwargs: dict[str, Any] = {"form": cfg.topology.form} if name == "exponential" else {}
     return make_topology(name, cfg.nodes, **kwargs)
 
@@ -242,11 +178,20 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
     if c.nodes < 2:
         raise _err(f"nodes={c.nodes}: decentralized training needs at least 2 nodes; use nodes=4")
     try:
+        cls = algorithm_class_of(c)
+    except ValueError as exc:
+        raise _err(str(exc)) from exc
+    if cls.default_topology is None and c.topology.name != "auto":
+        raise _err(
+            f"topology.name={c.topology.name} with algorithm={c.algorithm.name}: this algorithm "
+            "uses no communication graph; drop the topology override (topology=auto)"
+        )
+    try:
         topo = build_topology(c)
         sched = peers_schedule(c)
     except (TopologyError, ValueError) as exc:
         raise _err(f"{exc} (algorithm={c.algorithm.name}, nodes={c.nodes})") from exc
-    if c.algorithm.name != "allreduce":
+    if topo is not None:
         try:
             topo.check_peers(sched.max_peers)
         except TopologyError as exc:
@@ -256,16 +201,10 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
                 f"{topo.max_peers}; lower the peers in topology.peers_schedule to <= "
                 f"{topo.max_peers} or use more nodes"
             ) from exc
-    if c.algorithm.name == "dpsgd" and not topo.undirected:
-        raise _err(
-            f"topology.name={topo.name} with algorithm=dpsgd: D-PSGD averages symmetrically and "
-            "needs an undirected graph; use topology=bipartite_exponential (or auto)"
-        )
-    if c.algorithm.name == "adpsgd" and not isinstance(topo, BipartiteGraph):
-        raise _err(
-            f"topology.name={topo.name} with algorithm=adpsgd: AD-PSGD pairs active and passive "
-            "nodes; use topology=bipartite_exponential (or auto)"
-        )
+    try:
+        cls.check(c.algorithm, topo)
+    except ValueError as exc:
+        raise _err(str(exc).splitlines()[0]) from exc
     try:
         validate_model_spec(c.model)
         if check_paths or c.data.name not in ("cifar10", "imagenet"):  # the folder datasets
@@ -339,9 +278,11 @@ def config_hash(c: Config) -> str:
 
 
 def cell_of(c: Config) -> dict[str, Any]:
+    """A run's table cell and seed; ``algorithm`` is the variant (``allreduce_ddp``,
+    ``sgp_2peer``, ...), so variants are rows of their own."""
     return {
         "study": c.study,
-        "algorithm": c.algorithm.name,
+        "algorithm": c.algorithm.row,
         "nodes": c.nodes,
         "network": c.network.name,
         "seed": c.seed,

@@ -30,7 +30,13 @@ CASES = [
         "at most 2",
         "lower the peers",
     ),
-    (["nodes=4", "algorithm=osgp", "algorithm.tau=-1"], "algorithm.tau", "-1", ">= 0", "use tau=1"),
+    (
+        ["nodes=4", "algorithm=sgp_delayed", "algorithm.tau=-1"],
+        "algorithm.tau",
+        "-1",
+        ">= 0",
+        "use tau=1",
+    ),
     (["nodes=4", "network.latency_s=-1"], "network.latency_s", "-1", ">= 0", "use a non-negative"),
     (["nodes=4", "network.bandwidth_gbps=-5"], "network.bandwidth_gbps", "-5", "> 0", "use the"),
     (

@@ -69,7 +69,9 @@ class SkewGraph(Topology):
         return tuple(i for i in range(self.n) if rank in self.out_peers(i, step, num_peers))
 
 
-def build_topology(spec: dict, n: int) -> Topology:
+def build_topology(spec: dict | None, n: int) -> Topology | None:
+    if spec is None:
+        return None
     spec = dict(spec)
     name = spec.pop("name")
     if name == "skew":
@@ -77,16 +79,12 @@ def build_topology(spec: dict, n: int) -> Topology:
     return make_topology(name, n, **spec)
 
 
-CASES: dict[str, tuple[dict, dict, dict]] = {
+CASES: dict[str, tuple[dict, dict | None, dict]] = {
     # case -> (algorithm config, topology spec, peers schedule)
-    "allreduce_param_avg": (
-        {"name": "allreduce", "allreduce_mode": "param_avg"},
-        {"name": "complete"},
-        {0: 1},
-    ),
+    "allreduce_param_avg": ({"name": "allreduce", "allreduce_mode": "param_avg"}, None, {0: 1}),
     "allreduce_grad_bucket": (
         {"name": "allreduce", "allreduce_mode": "grad_bucket", "bucket_mb": 0.0002},
-        {"name": "complete"},
+        None,
         {0: 1},
     ),
     "sgp_exp_paper": ({"name": "sgp"}, {"name": "exponential", "form": "paper"}, {0: 1}),
@@ -97,8 +95,20 @@ CASES: dict[str, tuple[dict, dict, dict]] = {
     ),
     "sgp_skew": ({"name": "sgp"}, {"name": "skew"}, {0: 1}),
     "sgp_complete": ({"name": "sgp"}, {"name": "complete"}, {0: 1}),
-    "osgp_tau1": ({"name": "osgp", "tau": 1}, {"name": "exponential", "form": "paper"}, {0: 1}),
-    "osgp_tau2_skew": ({"name": "osgp", "tau": 2}, {"name": "skew"}, {0: 1}),
+    "osgp_exp_paper": ({"name": "osgp"}, {"name": "exponential", "form": "paper"}, {0: 1}),
+    "osgp_skew": ({"name": "osgp"}, {"name": "skew"}, {0: 1}),
+    "osgp_lazy_skew": ({"name": "osgp", "overlap_step": "lazy_halved"}, {"name": "skew"}, {0: 1}),
+    "osgp_phonebook_2peers_then_1": (
+        {"name": "osgp"},
+        {"name": "exponential", "form": "phonebook"},
+        {0: 2, 1: 1},
+    ),
+    "sgp_delayed_tau1": (
+        {"name": "sgp_delayed", "tau": 1},
+        {"name": "exponential", "form": "paper"},
+        {0: 1},
+    ),
+    "sgp_delayed_tau2_skew": ({"name": "sgp_delayed", "tau": 2}, {"name": "skew"}, {0: 1}),
     "dpsgd": ({"name": "dpsgd"}, {"name": "bipartite_exponential"}, {0: 1}),
 }
 

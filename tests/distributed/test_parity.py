@@ -43,8 +43,23 @@ def test_parity_is_not_vacuous(distributed):
     assert _rel_err(end, start) > 1e-2
     spread = torch.stack([results[r]["dpsgd"]["params"] for r in range(n)]).std(0).norm()
     assert spread > 1e-6
-    weights = [results[r]["sgp_skew"]["weight"] for r in range(n)]
-    assert max(weights) - min(weights) > 1e-3  # a non-regular graph moves the PushSum weights
+    for case in ("sgp_skew", "osgp_skew", "osgp_lazy_skew", "sgp_delayed_tau2_skew"):
+        weights = [results[r][case]["weight"] for r in range(n)]
+        assert max(weights) - min(weights) > 1e-3, case  # a non-regular graph moves w
+
+
+def test_osgp_and_the_delayed_variant_are_different_algorithms(distributed):
+    """The original's OSGP, the delayed variant, lazy OSGP and SGP differ by far more than the
+    parity tolerance after 21 steps: each test above checks a different computation."""
+    n, results = distributed
+
+    def params(case: str) -> torch.Tensor:
+        return torch.stack([results[r][case]["params"] for r in range(n)])
+
+    osgp = params("osgp_exp_paper")
+    assert _rel_err(params("sgp_delayed_tau1"), osgp) > 1e-3
+    assert _rel_err(params("sgp_exp_paper"), osgp) > 1e-3
+    assert _rel_err(params("osgp_lazy_skew"), params("osgp_skew")) > 1e-3
 
 
 def test_sgp_on_complete_graph_equals_allreduce(distributed):
@@ -66,7 +81,13 @@ def test_allreduce_modes_agree(distributed):
 def test_pushsum_mass_conserved_across_ranks(distributed):
     """Sum of w over ranks stays n for SGP and OSGP (in-flight messages drained at finish)."""
     n, results = distributed
-    for case in ("sgp_skew", "osgp_tau2_skew", "sgp_phonebook_2peers_then_1"):
+    for case in (
+        "sgp_skew",
+        "osgp_skew",
+        "osgp_lazy_skew",
+        "sgp_delayed_tau2_skew",
+        "sgp_phonebook_2peers_then_1",
+    ):
         total = sum(results[r][case]["weight"] for r in range(n))
         assert total == pytest.approx(n, rel=1e-12)
 

@@ -12,8 +12,8 @@ import pytest
 
 from sgprepro.app import run_job
 from sgprepro.config import Config, cell_of, config_hash, validate
+from sgprepro.emulation import emulate_run
 from sgprepro.tracking import DONE, read_jsonl
-from sgprepro.train.finalize import emulate_run
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 
@@ -86,7 +86,7 @@ def test_sgp_run_writes_every_documented_record(sgp_run) -> None:
             assert t["sent"] and all(0 <= peer < NODES and b > 0 for peer, b in t["sent"])
 
     timing = json.loads((out / "timing.json").read_text())
-    assert timing["network"] == cfg.network.name and timing["program"]["algorithm"] == "sgp"
+    assert timing["network"] == cfg.network.name and timing["program"]["label"] == "sgp"
 
     summary = json.loads((out / "summary.json").read_text())
     top_keys, curve_keys = _documented_summary_keys()
@@ -112,7 +112,9 @@ def test_sgp_run_mirrors_to_an_offline_wandb_run(sgp_run) -> None:
 def test_emulated_time_is_reproduced_from_the_traces(sgp_run) -> None:
     cfg, out, _ = sgp_run
     summary = json.loads((out / "summary.json").read_text())
-    again = emulate_run(out, cfg, summary["iterations_per_epoch"], summary["comm/message_bytes"])
+    again = emulate_run(
+        out, cfg, summary["iterations_per_epoch"], summary["comm/message_bytes"]
+    ).timing
     assert again.s_per_itr == summary["time/emulated_s_per_itr"]
     assert [float(v) for v in again.s_per_itr_ranks] == summary["time/emulated_s_per_itr_ranks"]
 

@@ -34,16 +34,16 @@ def test_networks_table_shows_speedups_over_allreduce():
 def test_reemulation_reproduces_the_run_and_slower_networks_cost_more(compose_cfg, tmp_path):
     from sgprepro.app import run_job
     from sgprepro.config import validate
+    from sgprepro.emulation import emulate_under
     from sgprepro.network import load_preset
     from sgprepro.train.emulate import main as emulate_cli
-    from sgprepro.train.finalize import emulate_under
 
     cfg = validate(compose_cfg(["debug=tiny", "nodes=4", "algorithm=allreduce"]))
     result = run_job(cfg, tmp_path)
     assert result["status"] == "ok"
-    own = emulate_under(tmp_path, load_preset("eth_10g")).s_per_itr
+    own = emulate_under(tmp_path, load_preset("eth_10g")).timing.s_per_itr
     assert own == result["summary"]["time/emulated_s_per_itr"]  # identical, not approximately
-    ideal = emulate_under(tmp_path, load_preset("ideal")).s_per_itr
-    wan = emulate_under(tmp_path, load_preset("wan")).s_per_itr
+    ideal = emulate_under(tmp_path, load_preset("ideal")).timing.s_per_itr
+    wan = emulate_under(tmp_path, load_preset("wan")).timing.s_per_itr
     assert ideal <= own < wan
     assert emulate_cli([str(tmp_path)]) == 0

@@ -1,31 +1,21 @@
-"""AllReduce SGD, D-PSGD, AD-PSGD, SGP and Overlap-SGP behind one interface (:class:`Algorithm`)."""
+"""The distributed algorithms behind one interface (:class:`Algorithm`), one module each.
+
+Importing this package registers every algorithm; :func:`algorithm_class` returns the class of a
+name and :func:`algorithm_names` lists them. Adding an algorithm is one module with a registered
+class (see docs/extending.md).
+"""
 
 from __future__ import annotations
 
 import torch
 
-from sgprepro.algorithms.adpsgd import ADPSGD
-from sgprepro.algorithms.allreduce import AllReduceSGD
-from sgprepro.algorithms.base import (
-    ALGORITHMS,
-    ALLREDUCE_MODES,
-    Algorithm,
-    AlgorithmConfig,
-    LrFn,
-    StepInfo,
-)
-from sgprepro.algorithms.dpsgd import DPSGD
-from sgprepro.algorithms.sgp import OSGP, SGP
+from sgprepro.algorithms import adpsgd, allreduce, dpsgd, osgp, sgp, sgp_delayed  # noqa: F401
+from sgprepro.algorithms.base import Algorithm, Closure, LrFn, RunContext, StepInfo
+from sgprepro.algorithms.matrix import MatrixState
+from sgprepro.algorithms.registry import algorithm_class, algorithm_names, register
 from sgprepro.comm import Communicator
+from sgprepro.schema import AlgorithmConfig
 from sgprepro.topology import PeersSchedule, Topology
-
-_CLASSES: dict[str, type[Algorithm]] = {
-    "allreduce": AllReduceSGD,
-    "dpsgd": DPSGD,
-    "adpsgd": ADPSGD,
-    "sgp": SGP,
-    "osgp": OSGP,
-}
 
 
 def build_algorithm(
@@ -33,36 +23,31 @@ def build_algorithm(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     comm: Communicator,
-    topology: Topology,
+    topology: Topology | None,
     peers: PeersSchedule,
     lr_fn: LrFn,
-    *,
-    store=None,
-    total_steps: int | None = None,
+    run: RunContext | None = None,
 ) -> Algorithm:
     """Wrap ``model`` and ``optimizer`` in the algorithm named by ``config.name``.
 
-    Collective for adpsgd (it creates the gossip process group): every rank calls this.
+    ``run`` holds what some algorithms need beyond the common arguments (AD-PSGD: total steps,
+    and its schedule or the store). Collective where the algorithm creates process groups
+    (AD-PSGD's real clock): every rank calls this.
     """
-    cls = _CLASSES[config.name]
-    kwargs = {}
-    if cls is ADPSGD:
-        if store is None or total_steps is None:
-            raise ValueError("algorithm=adpsgd needs the job's store and total_steps")
-        kwargs = {"store": store, "total_steps": total_steps}
-    return cls(model, optimizer, comm, topology, peers, config, lr_fn, **kwargs)
+    cls = algorithm_class(config.name)
+    return cls(model, optimizer, comm, topology, peers, config, lr_fn, run)
 
 
 __all__ = [
-    "ALGORITHMS",
-    "ALLREDUCE_MODES",
-    "ADPSGD",
-    "DPSGD",
-    "OSGP",
-    "SGP",
     "Algorithm",
     "AlgorithmConfig",
-    "AllReduceSGD",
+    "Closure",
+    "LrFn",
+    "MatrixState",
+    "RunContext",
     "StepInfo",
+    "algorithm_class",
+    "algorithm_names",
     "build_algorithm",
+    "register",
 ]

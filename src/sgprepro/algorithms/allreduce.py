@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 
-from sgprepro.algorithms.base import Algorithm, Closure, StepInfo
+from sgprepro.algorithms.base import Algorithm, Closure, PeersAt, StepInfo
+from sgprepro.algorithms.matrix import MatrixState
+from sgprepro.algorithms.registry import register
+from sgprepro.schema import AlgorithmConfig
+from sgprepro.timing import COLLECTIVES, ProgramSpec
+from sgprepro.topology import Topology
+
+ALLREDUCE_MODES = ("param_avg", "grad_bucket")
 
 
+@register
 class AllReduceSGD(Algorithm):
     """Exact averaging in one of two modes (recorded in the run as ``algorithm.allreduce_mode``).
 
@@ -23,6 +34,53 @@ class AllReduceSGD(Algorithm):
     """
 
     name = "allreduce"
+    summary = (
+        "Exact averaging. `param_avg` (the paper's): after the local step, X <- (1/n) 1 1^T X "
+        "(a sum all-reduce of the parameters scaled by 1/n). `grad_bucket` (DDP-style, "
+        "`algorithm=allreduce_ddp`): gradient buckets are all-reduced as backward produces them."
+    )
+    default_topology = None
+    has_oracle = True
+
+    @classmethod
+    def check(cls, config: AlgorithmConfig, topology: Topology | None) -> None:
+        if config.allreduce_mode not in ALLREDUCE_MODES:
+            raise ValueError(
+                f"algorithm.allreduce_mode={config.allreduce_mode!r}: must be one of "
+                f"{list(ALLREDUCE_MODES)}; use param_avg (the paper's) or grad_bucket (DDP-style)"
+            )
+        if config.allreduce_algo not in COLLECTIVES:
+            raise ValueError(
+                f"algorithm.allreduce_algo={config.allreduce_algo!r}: must be one of "
+                f"{sorted(COLLECTIVES)}; use recursive_doubling (the paper's) or ring"
+            )
+        if not config.bucket_mb > 0:
+            raise ValueError(f"algorithm.bucket_mb={config.bucket_mb}: must be > 0; try 25")
+
+    @classmethod
+    def timing_program(
+        cls, config: AlgorithmConfig, peers_at: PeersAt, message_bytes: int = 0
+    ) -> ProgramSpec:
+        buckets = 0
+        if config.allreduce_mode == "grad_bucket":
+            buckets = max(1, math.ceil(message_bytes / (config.bucket_mb * 2**20)))
+        return ProgramSpec(
+            "allreduce", collective=config.allreduce_algo, buckets=buckets, label=config.row
+        )
+
+    @classmethod
+    def matrix_step(
+        cls, state: MatrixState, step: int, epoch: float, closures: Sequence[Closure]
+    ) -> list[float]:
+        """param_avg: X <- (1/n) 1 1^T (X - gamma D); grad_bucket: the mean gradient first."""
+        losses = state.gradients(closures)
+        if state.config.allreduce_mode == "grad_bucket":
+            state.average_gradients()
+        x = state.local_steps()
+        if state.config.allreduce_mode == "param_avg":
+            x = state.matrix(np.full((state.n, state.n), 1.0 / state.n)) @ x
+        state.unstack(x)
+        return losses
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -1,97 +1,82 @@
-"""The interface every distributed algorithm implements.
+"""The interface every distributed algorithm implements, and what each declares about itself.
 
 An algorithm wraps one rank's model and optimizer. The training loop calls
 :meth:`Algorithm.train_step` once per iteration with a closure that computes the loss on the local
 batch and back-propagates; the algorithm decides where the model's parameters stand when the
 closure runs, applies the local optimizer step, and communicates.
+
+Everything the rest of the harness needs to know about an algorithm is declared on its class,
+never re-checked by name elsewhere: whether it is synchronous, its default graph and the graphs it
+accepts (:meth:`Algorithm.check`), its communication program for the timing engine
+(:meth:`Algorithm.timing_program`), and its matrix-form update for the test oracle
+(:meth:`Algorithm.matrix_step`). Classes register with :func:`sgprepro.algorithms.register`.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from sgprepro.comm import Communicator, flatten_params_
+from sgprepro.network import NetworkConfig
+from sgprepro.schema import AlgorithmConfig
+from sgprepro.timing import ProgramSpec
 from sgprepro.topology import PeersSchedule, Topology
 
-ALGORITHMS = ("allreduce", "dpsgd", "adpsgd", "sgp", "osgp")
-ALLREDUCE_MODES = ("param_avg", "grad_bucket")
+if TYPE_CHECKING:
+    from sgprepro.algorithms.matrix import MatrixState
 
 Closure = Callable[[], torch.Tensor]
 LrFn = Callable[[float], float]
-
-
-@dataclass(frozen=True)
-class AlgorithmConfig:
-    """Algorithm choice and its own knobs (the ``algorithm`` config group).
-
-    Attributes:
-        name: one of allreduce, dpsgd, adpsgd, sgp, osgp.
-        allreduce_mode: ``param_avg`` (paper-era: average the parameters after the local step) or
-            ``grad_bucket`` (modern: bucketed gradient all-reduce overlapped with backward).
-        bucket_mb: bucket size for ``grad_bucket``.
-        tau: OSGP staleness: a message sent at iteration k is mixed in at iteration k + tau.
-        gossip_margin_rounds: AD-PSGD only; extra handshake rounds reserved for a clean stop
-            (0: derived from the graph, which is always safe).
-        allreduce_algo: the collective the timing engine emulates for allreduce
-            (``recursive_doubling``: the paper-era THD TCP all-reduce; ``ring``; ``tree``). The
-            real run uses its backend's own collective; this only shapes emulated time.
-    """
-
-    name: str = "sgp"
-    allreduce_mode: str = "param_avg"
-    bucket_mb: float = 25.0
-    tau: int = 1
-    gossip_margin_rounds: int = 0
-    allreduce_algo: str = "recursive_doubling"
-
-    def __post_init__(self) -> None:
-        if self.name not in ALGORITHMS:
-            raise ValueError(
-                f"algorithm.name={self.name!r}: unknown algorithm; choose one of {list(ALGORITHMS)}"
-            )
-        if self.allreduce_mode not in ALLREDUCE_MODES:
-            raise ValueError(
-                f"algorithm.allreduce_mode={self.allreduce_mode!r}: must be one of "
-                f"{list(ALLREDUCE_MODES)}; use param_avg (the paper's) or grad_bucket (DDP-style)"
-            )
-        if self.tau < 0:
-            raise ValueError(
-                f"algorithm.tau={self.tau}: staleness must be >= 0; use tau=1 (the paper's overlap) "
-                "or tau=0 (no overlap)"
-            )
-        if self.allreduce_algo not in ("recursive_doubling", "ring", "tree"):
-            raise ValueError(
-                f"algorithm.allreduce_algo={self.allreduce_algo!r}: must be recursive_doubling, "
-                "ring or tree; use recursive_doubling (the paper's) or ring (NCCL/gloo today)"
-            )
-        if self.bucket_mb <= 0:
-            raise ValueError(f"algorithm.bucket_mb={self.bucket_mb}: must be > 0; try 25")
+PeersAt = Callable[[int], int]
 
 
 @dataclass
 class StepInfo:
-    """What one iteration did on this rank (fed to the trace and the metrics)."""
+    """What one iteration did on this rank (fed to the trace and the metrics).
+
+    Attributes:
+        loss: training loss of the local batch.
+        lr: learning rate used.
+        compute_s: CPU time of this thread for gradient and local update (robust to
+            oversubscription).
+        comm_s: wall time blocked waiting for communication.
+        wall_s: wall time of the whole step.
+        sent: ``[peer, bytes]`` of every message sent (peer -1: a collective's payload).
+        stop: AD-PSGD: this rank has taken its last gradient.
+        global_step: AD-PSGD: global gradient count / n when this gradient was taken.
+        extra: per-step facts for the trace (AD-PSGD: staleness, rounds).
+    """
 
     loss: float
     lr: float
-    compute_s: (
-        float  # CPU time of this thread for gradient + local update (robust to oversubscription)
-    )
-    comm_s: float  # wall time blocked waiting for communication
-    wall_s: float  # wall time of the whole step
-    sent: list[list[int]] = field(
-        default_factory=list
-    )  # [peer, bytes]; peer -1: collective payload
-    stop: bool = False  # AD-PSGD: the global iteration budget is spent
-    global_step: float | None = (
-        None  # AD-PSGD: global iteration count / n when this gradient was taken
-    )
+    compute_s: float
+    comm_s: float
+    wall_s: float
+    sent: list[list[int]] = field(default_factory=list)
+    stop: bool = False
+    global_step: float | None = None
+    extra: dict[str, float | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the job knows beyond the common arguments, for the algorithms that need it.
+
+    Attributes:
+        total_steps: iterations per node of the run.
+        store: the job's rendezvous store (AD-PSGD's real clock keeps its global count there).
+        schedule: AD-PSGD's emulated-clock schedule (:func:`sgprepro.timing.adpsgd_schedule`).
+    """
+
+    total_steps: int = 0
+    store: Any = None
+    schedule: Any = None
 
 
 class Algorithm(ABC):
@@ -101,24 +86,33 @@ class Algorithm(ABC):
         model: this rank's model (identical initial parameters on every rank).
         optimizer: a torch optimizer over ``model.parameters()`` (momentum stays local).
         comm: this rank's communicator.
-        topology: the communication graph (ignored by allreduce).
+        topology: the communication graph (None for algorithms without one).
         peers: peers per iteration by epoch.
         config: algorithm knobs.
         lr_fn: learning rate as a function of the (fractional) iteration index.
+        run: job facts some algorithms need (:class:`RunContext`).
     """
 
     name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    """One line: what the algorithm computes (the README's algorithm table)."""
+    synchronous: ClassVar[bool] = True
+    """Every rank steps in lockstep (collective evaluation mid-run, checkpoints, oracle)."""
+    default_topology: ClassVar[str | None] = None
+    """The graph ``topology=auto`` picks; None: the algorithm uses no graph."""
 
     def __init__(
         self,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         comm: Communicator,
-        topology: Topology,
+        topology: Topology | None,
         peers: PeersSchedule,
         config: AlgorithmConfig,
         lr_fn: LrFn,
+        run: RunContext | None = None,
     ) -> None:
+        self.run = run if run is not None else RunContext()
         self.model = model
         self.optimizer = optimizer
         self.comm = comm
@@ -128,8 +122,57 @@ class Algorithm(ABC):
         self.lr_fn = lr_fn
         self.rank = comm.rank
         self.world_size = comm.world_size
-        self.params = [p for p in model.parameters()]
+        self.params = list(model.parameters())
         self.flat = flatten_params_(self.params)
+
+    # -- declarations (class level: no process group needed) --------------------------------
+    @classmethod
+    def check(cls, config: AlgorithmConfig, topology: Topology | None) -> None:
+        """Raise ``ValueError`` (one line: keys, values, constraint, fix) when this algorithm
+        cannot run with ``config`` on ``topology``. Runs before any worker starts."""
+
+    @classmethod
+    @abstractmethod
+    def timing_program(
+        cls, config: AlgorithmConfig, peers_at: PeersAt, message_bytes: int = 0
+    ) -> ProgramSpec:
+        """The communication program the timing engine replays for a run of this algorithm
+        (``peers_at``: out-peers per iteration; ``message_bytes``: the flat parameter vector)."""
+
+    @classmethod
+    def needs_plan(cls, config: AlgorithmConfig) -> bool:
+        """Whether :meth:`plan` computes something (decided before any rank runs)."""
+        return False
+
+    @classmethod
+    def plan(
+        cls,
+        config: AlgorithmConfig,
+        *,
+        network: NetworkConfig,
+        topology: Topology | None,
+        nodes: int,
+        total_steps: int,
+        message_bytes: int,
+        seed: int,
+    ) -> Any:
+        """A run-level plan every rank follows (AD-PSGD: its emulated-clock schedule), computed
+        once per job and handed to the constructor as ``RunContext.schedule``."""
+        return None
+
+    has_oracle: ClassVar[bool] = False
+    """Whether :meth:`matrix_step` exists (a single-process matrix-form twin)."""
+
+    @classmethod
+    def matrix_step(
+        cls, state: MatrixState, step: int, epoch: float, closures: Sequence[Closure]
+    ) -> list[float]:
+        """One iteration of every node in matrix form (the test oracle); returns the losses."""
+        raise TypeError(f"algorithm={cls.name} has no matrix-form twin")
+
+    @classmethod
+    def matrix_finish(cls, state: MatrixState) -> None:
+        """Matrix form of :meth:`finish` (messages still in flight)."""
 
     # -- what the training loop uses -------------------------------------------------------
     @abstractmethod
@@ -178,3 +221,13 @@ class Algorithm(ABC):
         loss = closure()
         self.optimizer.step()
         return float(loss), lr, time.thread_time() - c0
+
+
+def require_topology(cls: type[Algorithm], topology: Topology | None) -> Topology:
+    """The graph of a gossip algorithm, or a one-line error when it has none."""
+    if topology is None:
+        raise ValueError(
+            f"algorithm={cls.name}: needs a communication graph; use topology=auto "
+            f"({cls.default_topology})"
+        )
+    return topology

@@ -1,4 +1,5 @@
-"""Stochastic Gradient Push (Alg. 1 of Assran et al. 2019) and its overlap variant (OSGP).
+"""Stochastic Gradient Push (Alg. 1 of Assran et al. 2019), and the PushSum state it shares with
+its overlap variants.
 
 Each rank holds a numerator x_i (in the flat buffer, between steps replaced by the de-biased
 z_i = x_i / w_i) and a PushSum weight w_i. Iteration k on rank i:
@@ -9,39 +10,43 @@ z_i = x_i / w_i) and a PushSum weight w_i. Iteration k on rank i:
 3. PushSum: keep p_ii (x_i, w_i), send p_ji (x_i, w_i) to every out-peer j, add what arrives.
    Uniform mixing: with d out-peers every share is 1 / (d + 1).
 
-The weight travels in the same message as the parameters (one extra element), so multi-peer and
-non-regular graphs stay correct; with one peer on the exponential graph it stays exactly 1.
-
-OSGP: the message sent at iteration k is mixed in at iteration k + tau, so communication
-overlaps tau iterations of computation; mass (sum of x and of w, counting in-flight messages)
-is conserved because the sender scales what it keeps before applying its step.
+Matrix form: X_{k+1} = P_k (X_k - gamma D_k), w_{k+1} = P_k w_k. The weight travels in the same
+message as the parameters (one extra element), so multi-peer and non-regular graphs stay correct;
+with one peer on the exponential graph it stays exactly 1.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections.abc import Sequence
 
 import torch
 
-from sgprepro.algorithms.base import Algorithm, Closure, StepInfo
+from sgprepro.algorithms.base import Algorithm, Closure, PeersAt, StepInfo, require_topology
+from sgprepro.algorithms.matrix import MatrixState
+from sgprepro.algorithms.registry import register
 from sgprepro.comm import PendingExchange
-from sgprepro.mixing import uniform_weight
+from sgprepro.mixing import pushsum_matrix, uniform_weight
+from sgprepro.schema import AlgorithmConfig
+from sgprepro.timing import ProgramSpec
+from sgprepro.topology import Topology
 
 
-class SGP(Algorithm):
-    """SGP; with ``overlap=True`` (the ``osgp`` algorithm) messages are ``config.tau`` steps stale."""
+class PushSumAlgorithm(Algorithm):
+    """Shared state of the PushSum family: the weight w, the de-biased buffer, mixing in."""
 
-    name = "sgp"
-    overlap = False
+    default_topology = "exponential"
+    has_oracle = True
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.tau = self.config.tau if self.overlap else 0
+        self.graph = require_topology(type(self), self.topology)
         # w lives in the parameters' dtype, exactly as it travels
         self._w = torch.ones(1, dtype=self.flat.dtype, device=self.flat.device)
-        self._msg_len = self.flat.numel() + 1
-        self._inflight: deque[tuple[int, PendingExchange]] = deque()
+
+    @classmethod
+    def check(cls, config: AlgorithmConfig, topology: Topology | None) -> None:
+        require_topology(cls, topology)
 
     @property
     def ps_weight(self) -> float:
@@ -56,13 +61,56 @@ class SGP(Algorithm):
     def load_state_dict(self, state: dict) -> None:
         self._w.fill_(state["ps_weight"])
 
-    def numerator(self) -> torch.Tensor:
-        return self.flat * self._w
+    def _round(self, step: int, epoch: float) -> tuple[tuple[int, ...], tuple[int, ...], float]:
+        """Out-peers, in-peers and the uniform share of round ``step``."""
+        k = self.peers.peers_at(epoch)
+        out_peers = self.graph.out_peers(self.rank, step, k)
+        in_peers = self.graph.in_peers(self.rank, step, k)
+        return out_peers, in_peers, uniform_weight(len(out_peers))
 
     def _mix_in(self, pending: PendingExchange) -> None:
+        """Add every received (share x, share w) to the numerator and the weight."""
         for msg in pending.wait().values():
             self.flat.add_(msg[:-1])
             self._w.add_(msg[-1:])
+
+    @staticmethod
+    def _split(state: MatrixState, step: int, epoch: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(diag(P_k), offdiag(P_k)) of round ``step`` as tensors."""
+        assert state.topology is not None
+        p = state.matrix(pushsum_matrix(state.topology, step, state.peers.peers_at(epoch)))
+        diag = torch.diag(torch.diag(p))
+        return diag, p - diag
+
+
+@register
+class SGP(PushSumAlgorithm):
+    """SGP: the optimizer step on the numerator, then one PushSum round (Alg. 1)."""
+
+    name = "sgp"
+    summary = (
+        "Alg. 1: the gradient at the de-biased z = x/w, the optimizer step on the numerator x, "
+        "then PushSum with uniform weights 1/(k+1): X_{k+1} = P_k (X_k - gamma D_k), "
+        "w_{k+1} = P_k w_k. The weight travels in the message (one extra element)."
+    )
+
+    @classmethod
+    def timing_program(
+        cls, config: AlgorithmConfig, peers_at: PeersAt, message_bytes: int = 0
+    ) -> ProgramSpec:
+        return ProgramSpec("push", peers=peers_at, label=config.row)
+
+    @classmethod
+    def matrix_step(
+        cls, state: MatrixState, step: int, epoch: float, closures: Sequence[Closure]
+    ) -> list[float]:
+        losses = state.gradients(closures)  # at each node's de-biased z
+        x = state.local_steps(state.stack() * state.w)  # the step acts on the numerator
+        diag, off = cls._split(state, step, epoch)
+        p = diag + off
+        x, state.w = p @ x, p @ state.w
+        state.unstack(x / state.w)
+        return losses
 
     def train_step(self, step: int, epoch: float, closure: Closure) -> StepInfo:
         t0 = time.perf_counter()
@@ -73,36 +121,13 @@ class SGP(Algorithm):
         loss = closure()  # gradient at z
         self.flat.mul_(self._w)  # x = z * w
         self.optimizer.step()  # x <- x - lr * d
-        k = self.peers.peers_at(epoch)
-        out_peers = self.topology.out_peers(self.rank, step, k)
-        in_peers = self.topology.in_peers(self.rank, step, k)
-        share = uniform_weight(len(out_peers))
+        out_peers, in_peers, share = self._round(step, epoch)
         msg = torch.cat([self.flat, self._w]).mul_(share)
         self.flat.mul_(share)
         self._w.mul_(share)
         cpu = time.thread_time() - c0
-        pending = self.comm.post({p: msg for p in out_peers}, in_peers, step, msg)
-        self._inflight.append((step, pending))
-        while self._inflight and self._inflight[0][0] <= step - self.tau:
-            self._mix_in(self._inflight.popleft()[1])
+        self._mix_in(self.comm.post({p: msg for p in out_peers}, in_peers, step, msg))
         c1 = time.thread_time()
         self.flat.div_(self._w)  # z = x / w
         cpu += time.thread_time() - c1
         return self._step_info(loss, lr, cpu, t0, wait0)
-
-    def finish(self) -> None:
-        """Mix in every message still in flight (OSGP), so no mass is lost."""
-        if not self._inflight:
-            return
-        self.flat.mul_(self._w)
-        while self._inflight:
-            self._mix_in(self._inflight.popleft()[1])
-        self.flat.div_(self._w)
-        self.comm.sent.take()
-
-
-class OSGP(SGP):
-    """Overlap SGP: messages mixed in ``tau`` iterations after they were sent."""
-
-    name = "osgp"
-    overlap = True

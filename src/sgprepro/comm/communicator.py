@@ -10,6 +10,7 @@ import datetime
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -210,6 +211,12 @@ class Communicator:
         work = dist.all_gather(out, tensor.contiguous(), group=self.group, async_op=True)
         self._bounded_wait(work, step, "all_gather")
         return out
+
+    def broadcast_object(self, obj: Any, src: int) -> Any:
+        """``obj`` of rank ``src`` on every rank (pickled). Collective: every rank calls this."""
+        box = [obj]
+        dist.broadcast_object_list(box, src=src, group=self.group)
+        return box[0]
 
     def barrier(self, step: int) -> None:
         """Bounded barrier. Collective."""

@@ -2,8 +2,16 @@
 
 Link model: one message of ``B`` bytes takes
 ``latency_s + 8 B / (bandwidth_gbps * 1e9 * efficiency)`` seconds plus an optional per-message
-jitter. The same group also carries the compute-noise and straggler model, because a
-"condition" in a timing study is everything outside the algorithm.
+jitter; a reducing receive (all-reduce, AD-PSGD averaging) costs ``reduce_s_per_byte`` of CPU per
+byte. The same group also carries the compute-noise and straggler model, because a "condition"
+in a timing study is everything outside the algorithm.
+
+A condition is either **absolute** (a link speed: ``eth_10g``) or **relative to compute**: its
+message time, reduction time and latency are given as multiples of a node's compute time per
+iteration (the paper's dimensionless numbers), either explicitly (``message_over_compute``, ...)
+or taken from the paper-scale replay's calibration (``ratios_from: paper_replay``). A relative
+condition is resolved into an absolute one for each run, against that run's own measured compute
+and message size (``sgprepro.timing.regime.resolve``).
 """
 
 from __future__ import annotations
@@ -17,14 +25,20 @@ PRESETS: tuple[str, ...] = ("eth_10g", "ib_100g", "wan", "ideal")
 """Presets shipped in ``conf/network/``."""
 
 _FLOAT_KEYS: tuple[str, ...] = (
-    "latency_s",
-    "bandwidth_gbps",
     "efficiency",
     "jitter_s",
     "straggler_prob",
     "straggler_slowdown",
     "compute_cv",
+    "reduce_s_per_byte",
 )
+_RATIO_KEYS: tuple[str, ...] = (
+    "message_over_compute",
+    "reduce_over_compute",
+    "latency_over_compute",
+)
+RATIO_SOURCES: tuple[str, ...] = ("paper_replay",)
+"""Where a relative condition's ratios may come from: the paper-scale replay's calibration."""
 
 
 @dataclass(frozen=True)
@@ -33,30 +47,45 @@ class NetworkConfig:
 
     Attributes:
         name: preset name, e.g. ``eth_10g``.
-        latency_s: one-way latency per message, seconds (>= 0).
-        bandwidth_gbps: line rate, gigabits per second (> 0, finite).
+        latency_s: one-way latency per message, seconds (>= 0); null for a relative condition.
+        bandwidth_gbps: line rate, gigabits per second (> 0, finite); null for a relative
+            condition.
         efficiency: fraction of the line rate the stack achieves, in (0, 1].
         jitter_s: standard deviation of a per-message additive delay ``max(0, N(0, jitter_s^2))``.
         straggler_prob: probability that a node straggles in a given iteration, in [0, 1].
         straggler_slowdown: a straggling node's compute time is multiplied by this (>= 1).
         compute_cv: coefficient of variation of a mean-one lognormal factor applied to every node's
             compute time of every iteration (>= 0).
+        reduce_s_per_byte: CPU seconds to add one received byte into a local buffer (charged per
+            reducing receive of an all-reduce and per AD-PSGD averaging; 0: free).
+        message_over_compute: relative condition: one full message takes this many compute
+            times (the paper's ~0.9 on 10 GbE).
+        reduce_over_compute: relative condition: one all-reduce round's CPU reduction of the
+            full vector takes this many compute times.
+        latency_over_compute: relative condition: one-way latency in compute times.
+        ratios_from: relative condition: take the three ratios from this source instead
+            (``paper_replay``: the calibration of ``sgprepro.timing.replay`` on Table 1).
         description: free text.
     """
 
     name: str
-    latency_s: float
-    bandwidth_gbps: float
+    latency_s: float | None = None
+    bandwidth_gbps: float | None = None
     efficiency: float = 1.0
     jitter_s: float = 0.0
     straggler_prob: float = 0.0
     straggler_slowdown: float = 1.0
     compute_cv: float = 0.0
+    reduce_s_per_byte: float = 0.0
+    message_over_compute: float | None = None
+    reduce_over_compute: float | None = None
+    latency_over_compute: float | None = None
+    ratios_from: str | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
-        for key in _FLOAT_KEYS:  # YAML and Hydra may hand over ints (``bandwidth_gbps: 10``)
-            value = getattr(self, key)
+        for key in (*_FLOAT_KEYS, "latency_s", "bandwidth_gbps", *_RATIO_KEYS):
+            value = getattr(self, key)  # YAML and Hydra may hand over ints (bandwidth_gbps: 10)
             if isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, key, float(value))
         self.validate()
@@ -75,17 +104,33 @@ class NetworkConfig:
                 raise bad(key, "must not be NaN", f"give network.{key} as a finite float")
         if not self.name:
             raise bad("name", "must be a non-empty string", "name the condition, e.g. eth_10g")
-        if not 0.0 <= self.latency_s < math.inf:
-            raise bad(
+        for key, rule, fix in (
+            (
                 "latency_s",
                 "must be >= 0 and finite",
                 "use a non-negative one-way latency in seconds",
-            )
-        if not 0.0 < self.bandwidth_gbps < math.inf:
-            raise bad(
+            ),
+            (
                 "bandwidth_gbps",
                 "must be > 0 and finite",
                 "use the line rate in Gbit/s (a huge value, e.g. 1e9, for an ideal link)",
+            ),
+        ):
+            value = getattr(self, key)
+            if value is None:
+                if not self.relative:
+                    raise bad(key, "an absolute condition needs it", f"set network.{key}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+                raise bad(key, rule, fix)
+            low_ok = value >= 0.0 if key == "latency_s" else value > 0.0
+            if not (low_ok and value < math.inf):
+                raise bad(key, rule, fix)
+        if self.relative and (self.latency_s is not None or self.bandwidth_gbps is not None):
+            raise bad(
+                "bandwidth_gbps",
+                "a condition relative to compute has no link speed of its own",
+                "set network.latency_s and network.bandwidth_gbps to null",
             )
         if not 0.0 < self.efficiency <= 1.0:
             raise bad(
@@ -105,14 +150,60 @@ class NetworkConfig:
             )
         if not 0.0 <= self.compute_cv < math.inf:
             raise bad("compute_cv", "must be >= 0 and finite", "use 0 for no compute noise")
+        if not 0.0 <= self.reduce_s_per_byte < math.inf:
+            raise bad("reduce_s_per_byte", "must be >= 0 and finite", "use 0 for a free reduction")
+        for key in _RATIO_KEYS:
+            value = getattr(self, key)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0.0 <= value < math.inf
+            ):
+                raise bad(key, "must be a number >= 0", f"give network.{key} as e.g. 0.9, or null")
+        if self.ratios_from is not None:
+            if self.ratios_from not in RATIO_SOURCES:
+                raise bad(
+                    "ratios_from",
+                    f"must be one of {list(RATIO_SOURCES)} or null",
+                    "use ratios_from=paper_replay",
+                )
+            given = [k for k in _RATIO_KEYS if getattr(self, k) is not None]
+            if given:
+                raise bad(
+                    "ratios_from",
+                    f"conflicts with explicit ratios {given}",
+                    "set the ratios to null, or ratios_from to null",
+                )
+        elif self.relative and self.message_over_compute is None:
+            raise bad(
+                "message_over_compute",
+                "a relative condition needs it",
+                "set network.message_over_compute (e.g. 0.9) or ratios_from=paper_replay",
+            )
+
+    @property
+    def relative(self) -> bool:
+        """Whether the condition is defined relative to compute (resolved per run)."""
+        return self.ratios_from is not None or any(
+            getattr(self, k) is not None for k in _RATIO_KEYS
+        )
+
+    def _absolute(self, what: str) -> None:
+        if self.relative:
+            raise ValueError(
+                f"network={self.name}: a condition relative to compute has no {what} of its own; "
+                "resolve it against a run's compute first (sgprepro.timing.regime.resolve)"
+            )
 
     @property
     def bytes_per_s(self) -> float:
         """Achieved bandwidth in bytes per second: ``bandwidth_gbps * 1e9 * efficiency / 8``."""
+        self._absolute("bandwidth")
         return self.bandwidth_gbps * 1e9 * self.efficiency / 8.0
 
     def transfer_time(self, nbytes: float) -> float:
         """Serialisation time of ``nbytes`` at the achieved bandwidth, without latency or jitter."""
+        self._absolute("transfer time")
         return nbytes * 8.0 / (self.bandwidth_gbps * 1e9 * self.efficiency)
 
     def message_time(self, nbytes: float) -> float:
@@ -121,6 +212,7 @@ class NetworkConfig:
         Example: 102,228,128 bytes (ResNet-50 fp32) at 10 Gbit/s line rate take 0.0818 s (Sec. 6 of
         the reference notes).
         """
+        self._absolute("message time")
         return self.latency_s + self.transfer_time(nbytes)
 
     @property

@@ -18,14 +18,14 @@ NETWORKS: tuple[str, ...] = ("ideal", "ib_100g", "eth_10g", "wan")
 
 def emulate_networks(runs: pd.DataFrame, networks: Sequence[str] = NETWORKS) -> pd.DataFrame:
     """Long frame (algorithm, nodes, seed, network, s_per_itr) for every finished run."""
+    from sgprepro.emulation import emulate_under
     from sgprepro.network import load_preset
-    from sgprepro.train.finalize import emulate_under
 
     presets = [load_preset(name) for name in networks]
     rows = []
     for run in runs[runs["status"] == "ok"].itertuples():
         for net in presets:
-            result = emulate_under(run.run_dir, net)
+            result = emulate_under(run.run_dir, net).timing
             rows.append(
                 {
                     "algorithm": run.algorithm,

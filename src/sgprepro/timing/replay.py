@@ -87,13 +87,21 @@ class Calibration:
         return self.network.bandwidth_gbps * self.efficiency
 
 
-def paper_spec(algorithm: str, reduce_s_per_byte: float = 0.0, modern: bool = False) -> ProgramSpec:
+_PAPER_PATTERNS = {
+    "sgp": "push",
+    "osgp": "overlap_push",
+    "dpsgd": "pairwise",
+    "adpsgd": "gossip_async",
+}
+
+
+def paper_spec(algorithm: str, modern: bool = False) -> ProgramSpec:
     """The paper-era program of ``algorithm`` (``modern``: AllReduce as DDP-style ring buckets)."""
     if algorithm == "allreduce":
         if modern:
-            return ProgramSpec("allreduce", "grad_bucket", "ring", reduce_s_per_byte, buckets=4)
-        return ProgramSpec("allreduce", "param_avg", "recursive_doubling", reduce_s_per_byte)
-    return ProgramSpec(algorithm, peers=1)
+            return ProgramSpec("allreduce", collective="ring", buckets=4, label=algorithm)
+        return ProgramSpec("allreduce", collective="recursive_doubling", label=algorithm)
+    return ProgramSpec(_PAPER_PATTERNS[algorithm], peers=1, label=algorithm)
 
 
 def paper_topology(algorithm: str, n: int) -> Topology | None:
@@ -117,9 +125,10 @@ def emulate_cell(
 ) -> float:
     """Emulated s/itr of one table cell (noise-free compute, one epoch by default)."""
     iters = iterations if iterations is not None else PAPER_ITERS_PER_EPOCH.get(n, 100)
-    spec = spec if spec is not None else paper_spec(algorithm, reduce_s_per_byte, modern)
+    spec = spec if spec is not None else paper_spec(algorithm, modern)
     compute = np.full((n, iters), compute_s)
-    result = simulate(spec, compute, PAPER_MESSAGE_BYTES, network, paper_topology(algorithm, n))
+    net = network.replace(reduce_s_per_byte=reduce_s_per_byte)
+    result = simulate(spec, compute, PAPER_MESSAGE_BYTES, net, paper_topology(algorithm, n))
     return result.s_per_itr
 
 
@@ -335,9 +344,9 @@ def run_replay(
     rd, ring = {}, {}
     for n in PAPER_NODES:
         for store, algo_name in ((rd, "recursive_doubling"), (ring, "ring")):
-            spec = ProgramSpec("allreduce", "param_avg", algo_name, cal.reduce_s_per_byte)
+            spec = ProgramSpec("allreduce", collective=algo_name, label="allreduce")
             store[n] = emulate_cell(
-                "allreduce", n, net, cal.compute_s, iterations=iters[n], spec=spec
+                "allreduce", n, net, cal.compute_s, cal.reduce_s_per_byte, iters[n], spec=spec
             )
     rd_arr = np.array([rd[n] for n in PAPER_NODES])
     ring_arr = np.array([ring[n] for n in PAPER_NODES])

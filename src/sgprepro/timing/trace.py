@@ -32,17 +32,19 @@ class Trace:
     Attributes:
         compute_s: ``[n, T]`` compute seconds (T = the shortest rank's iteration count).
         message_bytes: the largest message any rank sent (None when no rank sent anything).
+        compute_ranks: per rank, all its compute seconds (AD-PSGD ranks take different counts).
     """
 
     compute_s: np.ndarray
     message_bytes: int | None
+    compute_ranks: tuple[np.ndarray, ...] = ()
 
 
 def load_trace(run_dir: str | Path) -> Trace:
     """Read every ``trace_r{rank}.jsonl`` of ``run_dir``; ranks must be 0..n-1.
 
-    Ranks with more iterations than the shortest one (AD-PSGD ranks progress at their own pace)
-    are truncated to the common length, with a warning.
+    ``compute_s`` truncates ranks with more iterations than the shortest one (AD-PSGD ranks
+    progress at their own pace) to the common length; ``compute_ranks`` keeps them whole.
     """
     directory = Path(run_dir)
     files = {}
@@ -78,12 +80,6 @@ def load_trace(run_dir: str | Path) -> Trace:
     length = min(len(r) for r in rows)
     if length == 0:
         raise ValueError(f"run_dir={directory}: a trace has no iterations")
-    if any(len(r) != length for r in rows):
-        log.warning(
-            "traces have %s iterations per rank; replaying the first %d",
-            [len(r) for r in rows],
-            length,
-        )
     if len(sizes) > 1:
         log.warning(
             "messages of %d different sizes %s; replaying every message at the largest",
@@ -91,7 +87,8 @@ def load_trace(run_dir: str | Path) -> Trace:
             sorted(sizes)[:5],
         )
     matrix = np.array([r[:length] for r in rows], dtype=float)
-    return Trace(matrix, max(sizes) if sizes else None)
+    whole = tuple(np.array(r, dtype=float) for r in rows)
+    return Trace(matrix, max(sizes) if sizes else None, whole)
 
 
 def emulate_trace(
@@ -127,6 +124,13 @@ def emulate_trace(
             "message_bytes=None: the traces record no sent messages; pass message_bytes= the "
             "size of the flattened parameter vector in bytes"
         )
+    if spec.pattern == "gossip_async":  # every rank's own count; the budget is their sum
+        ranks = trace.compute_ranks or tuple(trace.compute_s)
+        if compute_noise:
+            ranks = tuple(
+                apply_compute_noise(r[None, :], network, seed + i)[0] for i, r in enumerate(ranks)
+            )
+        return simulate(spec, list(ranks), nbytes, network, topology, seed)
     compute = trace.compute_s
     if compute_noise:
         compute = apply_compute_noise(compute, network, seed)

@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from sgprepro.emulation import emulate_under, load_run_config
 from sgprepro.network import load_preset
-from sgprepro.train.finalize import emulate_under, load_run_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.run_dir / "summary.json").exists():
         parser.error(f"run_dir={args.run_dir}: no summary.json there; point at a finished run")
     network = load_preset(args.network) if args.network else load_run_config(args.run_dir).network
-    result = emulate_under(args.run_dir, network)
+    result = emulate_under(args.run_dir, network).timing
     recorded = json.loads((args.run_dir / "summary.json").read_text())["time/emulated_s_per_itr"]
     print(f"network {network.name}: {result.s_per_itr:.6f} s/itr (emulated, mean over ranks)")
     print("per rank: " + " ".join(f"{v:.6f}" for v in result.s_per_itr_ranks))

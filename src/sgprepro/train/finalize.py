@@ -2,102 +2,96 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sgprepro.config import (
-    Config,
-    build_topology,
-    cell_of,
-    config_dict,
-    config_hash,
-    peers_schedule,
-)
-from sgprepro.network import NetworkConfig
-from sgprepro.timing import ProgramSpec, TimingResult, emulate_trace
+from sgprepro.algorithms import algorithm_class
+from sgprepro.config import Config, cell_of, config_dict, config_hash
+from sgprepro.emulation import emulate_run, estimate_s_per_itr
+from sgprepro.timing.regime import paper_calibration, ratios
 from sgprepro.tracking import read_jsonl, write_json_atomic
+
+LOSS_WINDOW = 20
+"""Last iterations whose mean training loss is a run's ``train/loss``."""
+
+__all__ = ["LOSS_WINDOW", "estimate_s_per_itr", "finalize_run", "run_identity"]
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:
     """W&B name, group and tags, derived from the config (never hand-typed)."""
     cell = cell_of(cfg)
+    row = cfg.algorithm.row
     return {
-        "name": f"{cfg.algorithm.name}-n{cfg.nodes}-{cfg.network.name}-s{cfg.seed}",
+        "name": f"{row}-n{cfg.nodes}-{cfg.network.name}-s{cfg.seed}",
         "group": f"{cfg.study}/{cfg.network.name}",
-        "tags": [cfg.study, cfg.algorithm.name, f"nodes={cfg.nodes}", cfg.network.name],
+        "tags": [cfg.study, row, f"nodes={cfg.nodes}", cfg.network.name],
         "config": {**config_dict(cfg), "cell": cell, "config_hash": config_hash(cfg), **cell},
     }
 
 
-def program_spec(cfg: Config, iters_per_epoch: int, param_bytes: int) -> ProgramSpec:
-    """The communication program the run executed, for the timing engine."""
-    a = cfg.algorithm
-    sched = peers_schedule(cfg)
-    buckets = max(1, math.ceil(param_bytes / (a.bucket_mb * 2**20)))
-    return ProgramSpec(
-        algorithm=a.name,
-        allreduce_mode=a.allreduce_mode,
-        allreduce_algo=a.allreduce_algo,
-        buckets=buckets,
-        tau=a.tau,
-        peers=lambda step: sched.peers_at(step / iters_per_epoch),
-    )
-
-
-def emulate_run(run_dir: Path, cfg: Config, iters_per_epoch: int, param_bytes: int) -> TimingResult:
-    """Emulated timing of a recorded run: re-running this on the traces gives identical numbers."""
-    spec = program_spec(cfg, iters_per_epoch, param_bytes)
-    return emulate_trace(
-        run_dir, spec, cfg.network, build_topology(cfg), message_bytes=param_bytes, seed=cfg.seed
-    )
-
-
-def estimate_s_per_itr(
-    cfg: Config, iters_per_epoch: int, param_bytes: int, recent_compute_s: list[float]
-) -> float:
-    """A running estimate for the progress display: the timing engine with this rank's recent
-    compute times on every rank (no stragglers). EMULATED; the run's figure is in summary.json."""
-    import numpy as np
-
-    from sgprepro.timing import simulate
-
-    compute = np.tile(np.asarray(recent_compute_s, dtype=float), (cfg.nodes, 1))
-    spec = program_spec(cfg, iters_per_epoch, param_bytes)
-    return simulate(spec, compute, param_bytes, cfg.network, build_topology(cfg)).s_per_itr
-
-
-def load_run_config(run_dir: Path) -> Config:
-    """The validated Config a finished run ran with (from its run.json)."""
-    from omegaconf import OmegaConf
-
-    from sgprepro.config import _writable, to_config
-
-    recorded = json.loads((Path(run_dir) / "run.json").read_text())["config"]
-    sched = recorded["topology"]["peers_schedule"]  # JSON made its int keys strings
-    recorded["topology"]["peers_schedule"] = {int(k): int(v) for k, v in sched.items()}
-    return to_config(OmegaConf.merge(_writable(OmegaConf.structured(Config)), recorded))
-
-
-def emulate_under(run_dir: Path, network: NetworkConfig) -> TimingResult:
-    """Re-emulate a finished run under another network condition, from its recorded traces.
-
-    Accuracy does not depend on the network under emulation, so one training run answers "how
-    long per iteration on network X" for every X.
-    """
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    cfg = dataclasses.replace(cfg, network=network)
-    return emulate_run(run_dir, cfg, summary["iterations_per_epoch"], summary["comm/message_bytes"])
-
-
 def _per_rank(run_dir: Path, prefix: str, n: int) -> list[list[dict]]:
     return [read_jsonl(run_dir / f"{prefix}_r{r}.jsonl") for r in range(n)]
+
+
+def _curve(
+    metrics: list[list[dict]],
+    ends: tuple[np.ndarray, ...],
+    walls: list[np.ndarray],
+    ipe: int,
+    synchronous: bool,
+) -> list[dict[str, Any]]:
+    """The evaluation points of the run with their emulated and wall-clock times (mean over
+    ranks of each rank's time at that evaluation)."""
+
+    def at(arr: np.ndarray, step: int) -> float:
+        return float(arr[min(max(step, 1), len(arr)) - 1]) if len(arr) else float("nan")
+
+    evals = [[m for m in ms if m["kind"] == "eval"] for ms in metrics]
+    glob = [m for m in metrics[0] if m["kind"] == "global"]
+    curve = []
+    if synchronous:
+        for g in glob:
+            point = {k: v for k, v in g.items() if k != "kind"}
+            point["time/emulated_s"] = float(np.mean([at(e, g["step"]) for e in ends]))
+            point["time/wall_s"] = float(np.mean([at(w, g["step"]) for w in walls]))
+            curve.append(point)
+        return curve
+    # no mid-run collectives: the k-th evaluation of every rank, each at its own step
+    for k in range(min(len(e) for e in evals)):
+        rows = [e[k] for e in evals]
+        curve.append(
+            {
+                "step": round(float(np.mean([r["step"] for r in rows]))),
+                "epoch": float(np.mean([r["step"] for r in rows])) / ipe,
+                "val/top1_node_mean": float(np.mean([r["val/top1"] for r in rows])),
+                "time/emulated_s": float(
+                    np.mean([at(e, r["step"]) for e, r in zip(ends, rows, strict=True)])
+                ),
+                "time/wall_s": float(
+                    np.mean([at(w, r["step"]) for w, r in zip(walls, rows, strict=True)])
+                ),
+            }
+        )
+    if glob and curve:  # the final, collective evaluation
+        curve[-1].update({k: v for k, v in glob[-1].items() if k not in ("kind", "step", "epoch")})
+    return curve
+
+
+def _async_stats(finals: list[dict]) -> dict[str, Any]:
+    """AD-PSGD: gradients and gossip rounds per rank, and the staleness distribution."""
+    if not finals or "gradients" not in finals[0]:
+        return {}
+    stale = np.concatenate([np.asarray(f.get("staleness", []), dtype=int) for f in finals])
+    values, counts = np.unique(stale, return_counts=True)
+    return {
+        "adpsgd/clock": finals[0].get("clock"),
+        "adpsgd/gradients_ranks": [int(f["gradients"]) for f in finals],
+        "adpsgd/gossip_rounds_ranks": [int(f["gossip_rounds"]) for f in finals],
+        "adpsgd/staleness_histogram": {str(v): int(c) for v, c in zip(values, counts, strict=True)},
+        "adpsgd/staleness_mean": float(stale.mean()) if stale.size else None,
+    }
 
 
 def finalize_run(
@@ -105,66 +99,36 @@ def finalize_run(
 ) -> dict[str, Any]:
     """Write ``timing.json`` and ``summary.json`` (docs/records.md); returns the summary."""
     n = cfg.nodes
-    timing = emulate_run(run_dir, cfg, iters_per_epoch, param_bytes)
+    emu = emulate_run(run_dir, cfg, iters_per_epoch, param_bytes)
+    timing = emu.timing
     write_json_atomic(
         run_dir / "timing.json",
         {
             **timing.to_dict(),
-            "message_bytes": param_bytes,
             "network": cfg.network.name,
-            "program": {
-                "algorithm": cfg.algorithm.name,
-                "allreduce_mode": cfg.algorithm.allreduce_mode,
-                "allreduce_algo": cfg.algorithm.allreduce_algo,
-                "tau": cfg.algorithm.tau,
-            },
+            "network_resolved": emu.network.to_dict(),
+            "compute_s_resolved_against": emu.compute_s,
+            "program": timing.spec.describe(),
         },
     )
     traces = _per_rank(run_dir, "trace", n)
     metrics = _per_rank(run_dir, "metrics", n)
-    emu_end = timing.iter_end.mean(axis=0)  # mean over ranks of each iteration's end
-    wall_end = np.mean(
-        [np.cumsum([t["wall_s"] for t in tr][: timing.iter_end.shape[1]]) for tr in traces], axis=0
-    )
-
-    def at(arr: np.ndarray, step: int) -> float:
-        return float(arr[min(max(step, 1), len(arr)) - 1])
-
-    evals = [[m for m in ms if m["kind"] == "eval"] for ms in metrics]
+    walls = [np.cumsum([t["wall_s"] for t in tr]) for tr in traces]
+    synchronous = algorithm_class(cfg.algorithm.name).synchronous
+    curve = _curve(metrics, timing.ends, walls, iters_per_epoch, synchronous)
     glob = [m for m in metrics[0] if m["kind"] == "global"]
-    curve = []
-    if cfg.algorithm.name == "adpsgd":  # no mid-run collectives: the k-th evaluation of every rank
-        for k in range(min(len(e) for e in evals)):
-            rows = [e[k] for e in evals]
-            step = round(float(np.mean([r["step"] for r in rows])))
-            curve.append(
-                {
-                    "step": step,
-                    "epoch": step / iters_per_epoch,
-                    "val/top1_node_mean": float(np.mean([r["val/top1"] for r in rows])),
-                }
-            )
-        if glob:  # the final, collective evaluation
-            curve[-1].update(
-                {k: v for k, v in glob[-1].items() if k not in ("kind", "step", "epoch")}
-            )
-    else:
-        curve = [{k: v for k, v in g.items() if k != "kind"} for g in glob]
-    for point in curve:
-        point["time/emulated_s"] = at(emu_end, point["step"])
-        point["time/wall_s"] = at(wall_end, point["step"])
     final = glob[-1]
     finals = [ms[-1] for ms in metrics if ms and ms[-1]["kind"] == "final"]
-    t_len = timing.iter_end.shape[1]
+    evals = [[m for m in ms if m["kind"] == "eval"] for ms in metrics]
     compute = [np.mean([t["compute_s"] for t in tr]) for tr in traces]
     comm = [np.mean([t["comm_s"] for t in tr]) for tr in traces]
     wall = [np.mean([t["wall_s"] for t in tr]) for tr in traces]
     sent = [sum(b for t in tr for _, b in t["sent"]) / max(len(tr), 1) for tr in traces]
-    summary = {
+    summary: dict[str, Any] = {
         "status": "ok",
         "iterations": total_steps,
         "iterations_per_epoch": iters_per_epoch,
-        "iterations_replayed": t_len,
+        "iterations_ranks": [len(tr) for tr in traces],
         "val/top1_node_mean": final["val/top1_node_mean"],
         "val/top1_node_min": final["val/top1_node_min"],
         "val/top1_node_max": final["val/top1_node_max"],
@@ -182,7 +146,14 @@ def finalize_run(
         "time/comm_s_per_itr": float(np.mean(comm)),
         "comm/bytes_sent_per_itr": float(np.mean(sent)),
         "comm/message_bytes": param_bytes,
+        **_async_stats(finals),
         "curve": curve,
     }
+    if cfg.network.relative:
+        summary["network/message_over_compute"] = ratios(cfg.network).message
+    if cfg.network.ratios_from == "paper_replay":
+        # emulated seconds on the paper's compute clock: x (paper compute / this run's compute)
+        scale = paper_calibration().compute_s / emu.compute_s
+        summary["time/paper_equiv_s_per_itr"] = timing.s_per_itr * scale
     write_json_atomic(run_dir / "summary.json", summary)
     return summary

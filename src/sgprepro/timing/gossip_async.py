@@ -1,0 +1,346 @@
+"""AD-PSGD as the paper ran it, in emulated time: the gossip rounds, the trainers and their schedule.
+
+Semantics (``gossip_sgd_adpsgd.py`` and ``BilatGossipDataParallel``/``BilatPushPull`` of the
+original code; Sec. 2 of the SGP reference notes):
+
+* **Gossip loop** (one per node, beside its trainer) over rounds r = 0, 1, ...; in round r each
+  node meets its partner of round r on the bipartite graph (a node's round index advances only
+  when its exchange completes, so partners always share r). A loop iteration first applies a
+  handed-over gradient, if any, with the gossip optimizer, then gossips:
+
+  - an **active** (odd) rank sends its model (blocking), then receives its partner's (blocking);
+  - a **passive** (even) rank keeps a receive posted and returns at once while nothing has
+    arrived (it never blocks on an absent partner); when the message is in, it sends its current
+    model back (blocking).
+
+  Both then set x <- (x_active + x_passive) / 2, where x_active is the active model when it
+  started sending and x_passive the passive model when it noticed the arrival. In time: round r
+  starts at ``max(active loop start, passive posted receive)``, the first message takes ``d1``,
+  the reply ``d2``; both commit at ``start + d1 + d2`` and pay the averaging pass
+  (``reduce_s_per_byte x bytes``) before their next loop iteration. The passive loop is blocked
+  only while it sends the reply.
+* **Trainer**: computes a gradient on its own model, then hands it to its gossip loop: it waits
+  until the loop has consumed the previous one (one slot), pulls the gossip model and takes its
+  own optimizer step on it with the new gradient (a look-ahead copy), so every gradient is
+  computed on a model that contains the node's previous gradient. Its iteration ends at the
+  hand-over. A passive loop consumes a gradient at once (unless it is sending a reply); an active
+  loop at its next loop iteration: active trainers are throttled by their serial send-then-receive
+  gossip, passive trainers run at about compute speed.
+* **Learning rate and stopping** follow the global gradient count: gradients are numbered in the
+  order they start; gradient g's learning rate uses ``g / n`` iterations; the run takes exactly
+  ``budget`` gradients (faster nodes take more), then every gossip round that started before the
+  last gradient was consumed completes.
+
+A gossip loop does CPU work every round, so it cannot spin arbitrarily fast: a round lasts at
+least ``mean compute / max_rounds_per_gradient``.
+
+The same computation serves the timing replay and, through :meth:`AsyncSchedule.ops`, the
+emulated-clock execution of a real AD-PSGD run: every rank replays its operations in this order,
+so the interleaving is decided here, not by the operating system's scheduler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sgprepro.timing.link import Link
+from sgprepro.timing.programs import PeerTable
+from sgprepro.topology import Topology
+
+# operation kinds of a rank's schedule
+COMMIT, HANDOVER, APPLY, SEND, GRAD = 0, 1, 2, 3, 4
+OP_NAMES = {COMMIT: "commit", HANDOVER: "handover", APPLY: "apply", SEND: "send", GRAD: "grad"}
+
+
+def op_order(op: Op) -> tuple[float, int, int]:
+    """Execution order of a rank's operations: by time; at equal times a commit first (the loop
+    finishes its round), then hand-overs and applies in gradient order (gradient k-1 is applied
+    before gradient k is handed over, which is before gradient k is applied), then a send (the
+    loop gossips after applying), then the next gradient's compute."""
+    if op.kind == COMMIT:
+        return (op.time, 0, op.index)
+    if op.kind in (HANDOVER, APPLY):
+        return (op.time, 1, 2 * op.index + (op.kind == APPLY))
+    return (op.time, 2 if op.kind == SEND else 3, op.index)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a rank's schedule.
+
+    Attributes:
+        time: emulated time.
+        kind: ``GRAD`` (compute gradient ``index`` on the trainer model), ``HANDOVER`` (pull the
+            gossip model into the trainer, then the trainer's look-ahead step with gradient
+            ``index``), ``APPLY`` (gossip optimizer step with gradient ``index``), ``SEND``
+            (post the exchange of round ``index`` with ``peer``: send the gossip model, post the
+            receive), ``COMMIT`` (wait for round ``index``; x <- (x + received) / 2).
+        index: gradient number on this rank (GRAD, HANDOVER, APPLY) or round (SEND, COMMIT).
+        peer: the partner (SEND, COMMIT), else -1.
+        ticket: GRAD only: the global gradient number (0-based; the learning rate uses
+            ``ticket / n``).
+    """
+
+    time: float
+    kind: int
+    index: int
+    peer: int = -1
+    ticket: int = -1
+
+
+@dataclass(frozen=True)
+class AsyncSchedule:
+    """Emulated AD-PSGD of one run: per rank, gradient and round times.
+
+    Attributes:
+        n: nodes.
+        budget: gradients taken in all (global).
+        grad_start, handover, consume: per rank, ``[K_i]`` start of each gradient's compute, its
+            hand-over (the trainer's iteration end), its application by the gossip loop.
+        tickets: per rank, ``[K_i]`` global gradient numbers.
+        rounds_partner, rounds_snapshot, rounds_commit: per rank, ``[R_i]`` partner, the time
+            its model was taken for the exchange, and the commit time of each round.
+        active: ``[n]`` whether the rank is active (sends first).
+        staleness: per rank, ``[K_i]`` gossip-model versions (applied gradients and committed
+            exchanges) between the pull its gradient was computed from and its application.
+    """
+
+    n: int
+    budget: int
+    grad_start: tuple[np.ndarray, ...]
+    handover: tuple[np.ndarray, ...]
+    consume: tuple[np.ndarray, ...]
+    tickets: tuple[np.ndarray, ...]
+    rounds_partner: tuple[np.ndarray, ...]
+    rounds_snapshot: tuple[np.ndarray, ...]
+    rounds_commit: tuple[np.ndarray, ...]
+    active: np.ndarray
+    staleness: tuple[np.ndarray, ...]
+
+    def ops(self, rank: int) -> list[Op]:
+        """Rank ``rank``'s operations in execution order (by time, ties by kind)."""
+        ops = []
+        for k, (s, h, c, tk) in enumerate(
+            zip(
+                self.grad_start[rank],
+                self.handover[rank],
+                self.consume[rank],
+                self.tickets[rank],
+                strict=True,
+            )
+        ):
+            ops.append(Op(float(s), GRAD, k, ticket=int(tk)))
+            ops.append(Op(float(h), HANDOVER, k))
+            ops.append(Op(float(c), APPLY, k))
+        for r, (p, snap, com) in enumerate(
+            zip(
+                self.rounds_partner[rank],
+                self.rounds_snapshot[rank],
+                self.rounds_commit[rank],
+                strict=True,
+            )
+        ):
+            ops.append(Op(float(snap), SEND, r, int(p)))
+            ops.append(Op(float(com), COMMIT, r, int(p)))
+        ops.sort(key=op_order)
+        return ops
+
+    def gradients(self) -> list[int]:
+        """Gradients taken by each rank."""
+        return [len(h) for h in self.handover]
+
+    def rounds(self) -> list[int]:
+        """Gossip rounds completed by each rank."""
+        return [len(r) for r in self.rounds_commit]
+
+    def staleness_histogram(self) -> dict[int, int]:
+        """Staleness value -> number of gradients, over every rank."""
+        values, counts = np.unique(np.concatenate(self.staleness), return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+class _Rounds:
+    """The gossip rounds of every node, generated on demand (they do not depend on trainers)."""
+
+    def __init__(
+        self, topology: Topology, nbytes: float, link: Link, avg_s: float, min_round_s: float
+    ) -> None:
+        self.table = PeerTable(topology)
+        self.n = topology.n
+        self.nbytes, self.link = nbytes, link
+        self.avg_s, self.min_round_s = avg_s, min_round_s
+        self.ready = np.zeros(self.n)  # when each node's next loop iteration can gossip
+        self.partner: list[np.ndarray] = []
+        self.start: list[np.ndarray] = []  # per round [n]: the pair's transfer start
+        self.snap: list[np.ndarray] = []
+        self.commit: list[np.ndarray] = []
+        self.is_active = np.zeros(self.n, dtype=bool)
+
+    def extend(self, rounds: int) -> None:
+        n = self.n
+        half = n // 2
+        for _ in range(rounds):
+            r = len(self.commit)
+            act, pas = self.table.pairs(r)
+            if r == 0:
+                self.is_active[act] = True
+            begin = np.maximum(self.ready[act], self.ready[pas])
+            d1 = self.link.durations(self.nbytes, half)
+            d2 = self.link.durations(self.nbytes, half)
+            com = np.maximum(begin + d1 + d2, self.ready[act] + self.min_round_s)
+            partner = np.empty(n, dtype=np.intp)
+            partner[act], partner[pas] = pas, act
+            start, snap, commit = np.empty(n), np.empty(n), np.empty(n)
+            start[act] = start[pas] = begin
+            snap[act] = self.ready[act]  # the active model is taken at its loop start
+            snap[pas] = begin + d1  # the passive one when the message is in
+            commit[act] = commit[pas] = com
+            self.partner.append(partner)
+            self.start.append(start)
+            self.snap.append(snap)
+            self.commit.append(commit)
+            self.ready = commit + self.avg_s
+
+    def horizon(self) -> float:
+        """Every node's next loop start is at least this late."""
+        return float(self.ready.min()) if self.commit else 0.0
+
+    def until(self, t: float) -> None:
+        """Generate rounds until every node's loop has passed ``t``."""
+        while self.horizon() <= t:
+            self.extend(max(8, len(self.commit)))
+
+    def loop_starts(self, rank: int) -> np.ndarray:
+        """An active rank's loop iteration starts (where it consumes a gradient)."""
+        return np.concatenate([[0.0], np.array([c[rank] for c in self.commit]) + self.avg_s])
+
+    def blocked(self, rank: int) -> tuple[np.ndarray, np.ndarray]:
+        """A passive rank's blocked intervals (sending a reply): starts and ends."""
+        lo = np.array([s[rank] for s in self.snap])
+        hi = np.array([c[rank] for c in self.commit]) + self.avg_s
+        return lo, hi
+
+
+def _next_opportunity(rounds: _Rounds, rank: int, t: float, prev: float, cache: dict) -> float:
+    """First time >= t at which ``rank``'s gossip loop takes a handed-over gradient; an active
+    loop takes one gradient per loop iteration, so not at ``prev`` (its previous take) again."""
+    rounds.until(t)  # every loop has passed t: the answer lies in the generated rounds
+    have = len(rounds.commit)
+    if rank not in cache or cache[rank][0] != have:
+        data = rounds.loop_starts(rank) if rounds.is_active[rank] else rounds.blocked(rank)
+        cache[rank] = (have, data)
+    data = cache[rank][1]
+    if rounds.is_active[rank]:
+        i = int(np.searchsorted(data, t, side="left"))
+        if data[i] <= prev:
+            i = int(np.searchsorted(data, prev, side="right"))
+            if i >= len(data):
+                rounds.until(float(data[-1]))
+                return _next_opportunity(rounds, rank, t, prev, cache)
+        return float(data[i])
+    lo, hi = data
+    i = int(np.searchsorted(lo, t, side="left")) - 1  # the last block starting before t
+    if i >= 0 and lo[i] < t <= hi[i]:
+        return float(hi[i])
+    return float(t)
+
+
+def adpsgd_schedule(
+    compute: Sequence[np.ndarray],
+    budget: int,
+    topology: Topology,
+    nbytes: float,
+    link: Link,
+    reduce_s_per_byte: float = 0.0,
+    max_rounds_per_gradient: int = 64,
+) -> AsyncSchedule:
+    """Emulate AD-PSGD (module docstring) until ``budget`` gradients were taken in all.
+
+    Args:
+        compute: per rank, the compute seconds of its successive gradients; a rank that takes
+            more gradients than given repeats its mean.
+        budget: gradients in all (n x iterations per node).
+        topology: a bipartite graph (``partner``/``is_active``).
+        nbytes: bytes of one message (the flat parameter vector).
+        link: message durations.
+        reduce_s_per_byte: CPU cost of the averaging pass, per byte.
+        max_rounds_per_gradient: a round lasts at least mean compute / this.
+    """
+    n = topology.n
+    if len(compute) != n:
+        raise ValueError(f"compute for {len(compute)} ranks with topology n={n}; they must agree")
+    if budget < 1:
+        raise ValueError(f"budget={budget}: must be >= 1 gradient")
+    comp = [np.asarray(c, dtype=float) for c in compute]
+    means = [float(c.mean()) if c.size else 0.0 for c in comp]
+    min_round = float(np.mean(means)) / max_rounds_per_gradient
+    rounds = _Rounds(topology, nbytes, link, reduce_s_per_byte * nbytes, min_round)
+    rounds.extend(8)
+    cache: dict = {}
+
+    starts: list[list[float]] = [[] for _ in range(n)]
+    hands: list[list[float]] = [[] for _ in range(n)]
+    cons: list[list[float]] = [[] for _ in range(n)]
+    tickets: list[list[int]] = [[] for _ in range(n)]
+    heap = [(0.0, r) for r in range(n)]  # (next gradient start, rank)
+    heapq.heapify(heap)
+    last_consumed = [-np.inf] * n
+    for ticket in range(budget):
+        s, rank = heapq.heappop(heap)
+        k = len(starts[rank])
+        c_k = comp[rank][k] if k < comp[rank].size else means[rank]
+        h = max(s + c_k, last_consumed[rank])
+        c = _next_opportunity(rounds, rank, h, last_consumed[rank], cache)
+        starts[rank].append(s)
+        hands[rank].append(h)
+        cons[rank].append(c)
+        tickets[rank].append(ticket)
+        last_consumed[rank] = c
+        heapq.heappush(heap, (h, rank))
+    t_end = max(max(c) for c in cons if c)
+    rounds.until(t_end)
+    n_rounds = [int(sum(1 for st in rounds.start if st[i] < t_end)) for i in range(n)]
+
+    def per_rank(rows: list[np.ndarray], i: int) -> np.ndarray:
+        return np.array([row[i] for row in rows[: n_rounds[i]]])
+
+    partner = tuple(per_rank(rounds.partner, i).astype(np.intp) for i in range(n))
+    snap = tuple(per_rank(rounds.snap, i) for i in range(n))
+    commit = tuple(per_rank(rounds.commit, i) for i in range(n))
+    sched = AsyncSchedule(
+        n=n,
+        budget=budget,
+        grad_start=tuple(np.array(s) for s in starts),
+        handover=tuple(np.array(h) for h in hands),
+        consume=tuple(np.array(c) for c in cons),
+        tickets=tuple(np.array(t, dtype=np.int64) for t in tickets),
+        rounds_partner=partner,
+        rounds_snapshot=snap,
+        rounds_commit=commit,
+        active=rounds.is_active.copy(),
+        staleness=(),
+    )
+    staleness = tuple(_staleness(sched.ops(i)) for i in range(n))
+    return dataclasses.replace(sched, staleness=staleness)
+
+
+def _staleness(ops: list[Op]) -> np.ndarray:
+    """Gossip-model versions (applies and commits) between each gradient's read (the pull at the
+    previous hand-over; the start for the first) and its application, in execution order."""
+    version = 0
+    read = [0]
+    out: list[int] = []
+    for op in ops:
+        if op.kind == HANDOVER:
+            read.append(version)
+        elif op.kind == APPLY:
+            out.append(version - read[op.index])
+            version += 1
+        elif op.kind == COMMIT:
+            version += 1
+    return np.array(out, dtype=np.int64)

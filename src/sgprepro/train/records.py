@@ -1,0 +1,156 @@
+"""What one rank writes while it trains: its metrics and trace lines, rank 0's W&B mirror and
+progress display (docs/records.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sgprepro.algorithms import StepInfo
+from sgprepro.config import Config
+from sgprepro.tracking import JsonlWriter, WandbMirror
+from sgprepro.train.finalize import estimate_s_per_itr, run_identity
+
+PROGRESS_WINDOW = 50
+"""Recent iterations whose compute feeds the progress display's emulated s/itr estimate."""
+
+
+def _progress_enabled(mode: str) -> bool:
+    if mode == "on":
+        return True
+    if mode == "off":
+        return False
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class RankRecords:
+    """One rank's record writers. :meth:`close` is safe to call after any failure."""
+
+    def __init__(
+        self, out: Path, rank: int, cfg: Config, ipe: int, total_steps: int, message_bytes: int
+    ) -> None:
+        self.rank, self.cfg, self.ipe = rank, cfg, ipe
+        self.message_bytes = message_bytes
+        self.metrics = JsonlWriter(out / f"metrics_r{rank}.jsonl")
+        self.traces = JsonlWriter(out / f"trace_r{rank}.jsonl")
+        self.mirror: WandbMirror | None = None
+        self.bar: Any = None
+        self.postfix: dict[str, str] = {}
+        self.recent: list[float] = []
+        if rank != 0:
+            return
+        ident = run_identity(cfg)
+        self.mirror = WandbMirror(
+            cfg.logger.wandb_mode,
+            out,
+            cfg.logger.project,
+            cfg.logger.entity,
+            ident["name"],
+            ident["group"],
+            ident["tags"],
+            ident["config"],
+        )
+        if _progress_enabled(cfg.logger.progress):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total_steps, desc=ident["name"], unit="itr", leave=False)
+
+    def trace(self, step: int, info: StepInfo, wall_s: float) -> None:
+        """One trace line per iteration (what the timing engine replays)."""
+        rec: dict[str, Any] = {
+            "step": step,
+            "compute_s": info.compute_s,
+            "wall_s": wall_s,
+            "comm_s": info.comm_s,
+            "sent": info.sent,
+        }
+        rec.update(info.extra)
+        self.traces.write(rec)
+        if self.bar is not None:
+            self.recent.append(info.compute_s)
+            self.postfix["loss"] = f"{info.loss:.3f}"
+            self.bar.update(1)
+
+    def train_point(self, step: int, epoch: float, info: StepInfo) -> None:
+        if step % self.cfg.train.log_every and step != 1:
+            if self.bar is not None:
+                self.bar.set_postfix(self.postfix, refresh=False)
+            return
+        rec: dict[str, Any] = {
+            "kind": "train",
+            "step": step,
+            "epoch": epoch,
+            "train/loss": info.loss,
+            "lr": info.lr,
+        }
+        if info.global_step is not None:
+            rec["global_step"] = info.global_step
+        self.metrics.write(rec)
+        if self.mirror:
+            self.mirror.log({"train/loss": info.loss, "lr": info.lr}, step=step)
+        if self.bar is not None:
+            est = estimate_s_per_itr(
+                self.cfg, self.ipe, self.message_bytes, self.recent[-PROGRESS_WINDOW:]
+            )
+            self.postfix["emulated s/itr (est)"] = f"{est:.4f}"
+            self.bar.set_postfix(self.postfix, refresh=False)
+
+    def eval_point(self, step: int, epoch: float, top1: float, vloss: float, weight: float) -> None:
+        self.metrics.write(
+            {
+                "kind": "eval",
+                "step": step,
+                "epoch": epoch,
+                "val/top1": top1,
+                "val/loss": vloss,
+                "pushsum/weight": weight,
+            }
+        )
+
+    def global_point(
+        self, step: int, epoch: float, gathered: torch.Tensor, avg_top1: float, distance: float
+    ) -> None:
+        """Rank 0: the cross-node statistics of one evaluation (``gathered``: [n, 3] of top-1,
+        validation loss and PushSum weight of every node)."""
+        rec = {
+            "kind": "global",
+            "step": step,
+            "epoch": epoch,
+            "val/top1_node_mean": float(gathered[:, 0].mean()),
+            "val/top1_node_min": float(gathered[:, 0].min()),
+            "val/top1_node_max": float(gathered[:, 0].max()),
+            "val/loss_node_mean": float(gathered[:, 1].mean()),
+            "val/top1_avg_model": avg_top1,
+            "consensus/distance": distance,
+            "pushsum/weight_min": float(gathered[:, 2].min()),
+            "pushsum/weight_max": float(gathered[:, 2].max()),
+        }
+        self.metrics.write(rec)
+        if self.mirror:
+            self.mirror.log({k: v for k, v in rec.items() if k != "kind"}, step=step)
+        if self.bar is not None:
+            self.postfix["top1"] = f"{rec['val/top1_node_mean']:.1f}"
+            self.bar.set_postfix(self.postfix)
+
+    def final(self, step: int, loss_last: float, extra: dict[str, Any]) -> None:
+        """The rank's last metrics line: final train loss and what the algorithm reports."""
+        self.metrics.write({"kind": "final", "step": step, "train/loss_last": loss_last, **extra})
+
+    def mirror_summary(self, summary: dict[str, Any]) -> None:
+        if self.mirror:
+            self.mirror.summary(
+                {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
+            )
+            self.mirror.finish()
+            self.mirror = None
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.traces.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
