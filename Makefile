@@ -59,8 +59,8 @@ table: $(STAMP) ## rebuild reports/ from existing records, no training (SOURCE=w
 	  $(if $(SOURCE),--source $(SOURCE),--runs $(RUNS))
 
 replay-paper-timing: $(STAMP) ## the timing engine on the paper's workload: predicted vs published s/itr (emulated)
-	$(PY) -m sgprepro.timing.replay
-	$(PY) -m sgprepro.timing.replay --modern
+	$(PY) -m sgprepro.replay
+	$(PY) -m sgprepro.replay --modern
 
 bench: bench-timing bench-comm ## every benchmark
 

@@ -17,23 +17,23 @@ import time
 
 from sgprepro.network import load_preset
 from sgprepro.timing import ProgramSpec, simulate, synthesize_compute
+from sgprepro.topology import make_topology
 
-PROGRAMS: list[tuple[str, ProgramSpec]] = [
+PROGRAMS: list[tuple[str, ProgramSpec, str | None]] = [
+    ("allreduce recursive_doubling", ProgramSpec("allreduce"), None),
+    ("allreduce ring", ProgramSpec("allreduce", collective="ring"), None),
+    ("allreduce tree", ProgramSpec("allreduce", collective="tree"), None),
     (
-        "allreduce param_avg recursive_doubling",
-        ProgramSpec("allreduce", "param_avg", "recursive_doubling"),
+        "allreduce ring, 4 gradient buckets",
+        ProgramSpec("allreduce", collective="ring", buckets=4),
+        None,
     ),
-    ("allreduce param_avg ring", ProgramSpec("allreduce", "param_avg", "ring")),
-    ("allreduce param_avg tree", ProgramSpec("allreduce", "param_avg", "tree")),
-    (
-        "allreduce grad_bucket ring (4 buckets)",
-        ProgramSpec("allreduce", "grad_bucket", "ring", buckets=4),
-    ),
-    ("sgp (1 peer)", ProgramSpec("sgp", peers=1)),
-    ("sgp (2 peers)", ProgramSpec("sgp", peers=2)),
-    ("osgp (tau=1)", ProgramSpec("osgp", tau=1)),
-    ("dpsgd", ProgramSpec("dpsgd")),
-    ("adpsgd", ProgramSpec("adpsgd")),
+    ("sgp (1 peer)", ProgramSpec("push"), "exponential"),
+    ("sgp (2 peers)", ProgramSpec("push", peers=2), "exponential"),
+    ("osgp (the original's overlap)", ProgramSpec("overlap_push"), "exponential"),
+    ("sgp_delayed (tau=1)", ProgramSpec("push", delay=1), "exponential"),
+    ("dpsgd", ProgramSpec("pairwise"), "bipartite_exponential"),
+    ("adpsgd", ProgramSpec("gossip_async"), "bipartite_exponential"),
 ]
 
 
@@ -59,12 +59,13 @@ def main() -> None:
     )
     print(f"{'condition':42s} {'program':42s} {'wall_s':>8s} {'emulated_s_per_itr':>19s}")
     for cond_name, net, compute in conditions:
-        for name, spec in PROGRAMS:
+        for name, spec, graph in PROGRAMS:
+            topo = make_topology(graph, args.nodes) if graph else None
             best = float("inf")
             result = None
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                result = simulate(spec, compute, nbytes, net, seed=0)
+                result = simulate(spec, compute, nbytes, net, topo, seed=0)
                 best = min(best, time.perf_counter() - t0)
             assert result is not None
             print(f"{cond_name:42s} {name:42s} {best:8.3f} {result.s_per_itr:19.4f}")

@@ -20,9 +20,9 @@ import numpy as np
 from sgprepro.algorithms import algorithm_class
 from sgprepro.config import Config, build_topology, peers_schedule, to_config
 from sgprepro.network import NetworkConfig
+from sgprepro.regime import resolve
 from sgprepro.timing import ProgramSpec, TimingResult, Trace, emulate_trace, load_trace, simulate
 from sgprepro.timing.engine import async_result
-from sgprepro.timing.regime import resolve
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,11 @@ def _emulate(
         algo = cfg.algorithm
         if cfg.network.relative:
             algo = dataclasses.replace(algo, schedule_compute_s=mean_compute)
+        net = resolve(cfg.network, algo.schedule_compute_s, message_bytes)
         total = sum(len(r) for r in (trace.compute_ranks or tuple(trace.compute_s)))
         sched = cls.plan(
             algo,
-            network=cfg.network,
+            network=net,
             topology=topology,
             nodes=cfg.nodes,
             total_steps=total // cfg.nodes,

@@ -78,7 +78,7 @@ def _worker(ctx, steps: int, lr: float, init_by_rank: bool):
 # -- emulated clock ---------------------------------------------------------------------------
 
 STEPS = 12
-PAPER_LIKE = NetworkConfig(name="paper_like", message_over_compute=0.9, reduce_over_compute=0.3)
+PAPER_LIKE = NetworkConfig(name="paper_like", message_over_compute=0.9, cpu_pass_over_compute=0.3)
 CONFIG = AlgorithmConfig(name="adpsgd", clock="emulated", schedule_compute_s=1.0)
 
 

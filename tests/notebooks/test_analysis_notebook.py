@@ -41,7 +41,7 @@ def test_notebook_runs_on_fixture_records(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     monkeypatch.setenv("SGPREPRO_RUNS", "tests/fixtures/runs/table1_small")
-    monkeypatch.setenv("SGPREPRO_STUDY", "experiments/table1_eth10g")
+    monkeypatch.setenv("SGPREPRO_STUDY", "tests/fixtures/study")
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
     nb = nbformat.read(NOTEBOOK, as_version=4)

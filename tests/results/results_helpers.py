@@ -9,7 +9,7 @@ from sgprepro.results.collect import RunRecord
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs" / "table1_small"
 EXPECTED = REPO / "tests" / "fixtures" / "expected"
-STUDY_DIR = REPO / "experiments" / "table1_eth10g"
+STUDY_DIR = REPO / "tests" / "fixtures" / "study"
 WANDB_FIXTURE = REPO / "tests" / "fixtures" / "wandb" / "table1_small_runs.json"
 
 

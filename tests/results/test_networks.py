@@ -10,7 +10,7 @@ import pytest
 from sgprepro.results.layout import load_layout
 from sgprepro.results.networks import networks_table
 
-STUDY = Path(__file__).resolve().parents[2] / "experiments" / "table1_eth10g"
+STUDY = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "study"
 
 
 def test_networks_table_shows_speedups_over_allreduce():

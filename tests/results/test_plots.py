@@ -29,8 +29,10 @@ def test_accuracy_vs_time_measured_and_paper_side_by_side(collected, layout):
 def test_time_vs_nodes_lines(collected, layout):
     fig = plots.time_vs_nodes(collected.runs, layout)
     assert len(fig.axes) == 2
-    assert [len(ax.lines) for ax in fig.axes] == [2 * len(layout.algorithms)] * 2
+    # ours (left) and the paper's (right): seconds of different clocks never share an axis
+    assert [len(ax.lines) for ax in fig.axes] == [len(layout.algorithms)] * 2
     assert "emulated" in fig.axes[0].get_ylabel()
+    assert "wall-clock" in fig.axes[1].get_ylabel()
 
 
 def test_curve_figures_one_panel_per_nodes_one_line_per_run(curves, layout):
@@ -50,7 +52,18 @@ def test_consensus_vs_gap(collected, layout):
     assert gap.loc[("sgp", 8), "gap_top1"] == pytest.approx(1.2)
     assert gap.loc[("allreduce", 4), "gap_top1"] == 0.0
     fig = plots.consensus_vs_gap(gap.reset_index(), layout)
-    assert len(fig.axes) == 1 and len(fig.axes[0].collections) == 4
+    legend = len(layout.algorithms) + len(layout.nodes)  # empty handles for the legend
+    assert len(fig.axes) == 1 and len(fig.axes[0].collections) == 4 + legend
+
+
+def test_speedup_figure_ours_beside_the_papers(collected, layout):
+    fig = plots.speedup_vs_nodes(collected.runs, layout)
+    (ax,) = fig.axes
+    assert "speed-up" in ax.get_ylabel()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "SGP (1 peer), this study" in labels and "SGP (1 peer), paper" in labels
+    paper_sgp = next(line for line in ax.lines if line.get_label() == "SGP (1 peer), paper")
+    assert paper_sgp.get_ydata()[-1] == pytest.approx(1.308 / 0.426)
 
 
 def test_figures_on_empty_inputs_and_saving(tmp_path, collected, layout, curves):

@@ -2,27 +2,15 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 from results_helpers import EXPECTED, FIXTURE_RUNS, STUDY_DIR
 
 from sgprepro.results import load_layout, plots
 from sgprepro.results.__main__ import main
 from sgprepro.results.report import save_figure, write_report
 
-REPLAY = pd.DataFrame(
-    {
-        "algorithm": ["allreduce", "sgp"],
-        "nodes": [32, 32],
-        "predicted_s_per_itr": [1.2901, 0.4312],
-        "published_s_per_itr": [1.308, 0.426],
-        "error_pct": [-1.37, 1.22],
-        "calibration": [True, False],
-    }
-)
-
 
 def test_write_report_files_and_provenance(tmp_path):
-    rep = write_report(FIXTURE_RUNS, tmp_path, STUDY_DIR, REPLAY, formats=())
+    rep = write_report(FIXTURE_RUNS, tmp_path, STUDY_DIR, formats=())
     names = {p.name for p in rep.files}
     assert {
         "table.md",
@@ -32,9 +20,8 @@ def test_write_report_files_and_provenance(tmp_path):
         "table_extra.csv",
         "table_extra.tex",
         "runs.csv",
+        "cells.csv",
         "provenance.json",
-        "timing_replay.md",
-        "timing_replay.csv",
         "consensus_gap.csv",
     } <= names
     assert not [n for n in names if n.endswith(".png")]  # figures: see test_save_figure
@@ -47,34 +34,18 @@ def test_write_report_files_and_provenance(tmp_path):
     assert {"algorithm": "dpsgd", "nodes": 4, "seed": 0, "status": "incomplete"} in prov[
         "missing_cells"
     ]
-    replay_md = (tmp_path / "timing_replay.md").read_text()
-    assert "EMULATED" in replay_md and "1 of 2 rows have calibration=True" in replay_md
-    assert "| allreduce | 32 | 1.29 | 1.308 | -1.37 | True |" in replay_md
 
 
 def test_cli_prints_the_markdown_table(tmp_path, capsys):
-    replay = tmp_path / "replay.csv"
-    REPLAY.to_csv(replay, index=False)
     out = tmp_path / "report"
     rc = main(
-        [
-            "--runs",
-            str(FIXTURE_RUNS),
-            "--study",
-            str(STUDY_DIR),
-            "--out",
-            str(out),
-            "--replay",
-            str(replay),
-            "--formats",
-            "",
-        ]
+        ["--runs", str(FIXTURE_RUNS), "--study", str(STUDY_DIR), "--out", str(out), "--formats", ""]
     )
     captured = capsys.readouterr()
     assert rc == 0
     assert captured.out.strip() == (EXPECTED / "table1_small.md").read_text().strip()
     assert "4 problem(s)" in captured.err and "metrics_r5.jsonl:6" in captured.err
-    assert (out / "timing_replay.csv").exists() and (out / "provenance.json").exists()
+    assert (out / "provenance.json").exists()
     assert not list(out.glob("*.png"))  # --formats "" builds the figures but saves none
 
 
@@ -86,11 +57,3 @@ def test_save_figure_png_and_pdf(tmp_path, collected):
         "s_per_itr_vs_nodes_emulated.pdf",
     ]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
-
-
-def test_replay_caption_names_the_calibration_column():
-    from sgprepro.results.report import replay_caption
-
-    frame = REPLAY.rename(columns={"calibration": "used_for_calibration"})
-    assert "1 of 2 rows have used_for_calibration=True" in replay_caption(frame)
-    assert "EMULATED" in replay_caption(frame.drop(columns="used_for_calibration"))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -18,14 +19,33 @@ from sgprepro.results import (
     to_latex,
     to_markdown,
 )
-from sgprepro.results.table import format_measured, select_study
+from sgprepro.results.table import (
+    comparison_caption,
+    comparison_table,
+    format_measured,
+    select_study,
+)
 
 
 def test_golden_markdown_and_csv(collected, layout):
-    table = paper_table(collected.runs, layout)
-    md = to_markdown(table, table_caption(collected.runs, layout))
+    """The main table (top-1, gap and speed-up beside the paper's) of the fixture runs."""
+    table = comparison_table(collected.runs, layout)
+    md = to_markdown(table, comparison_caption(collected.runs, layout))
     assert md == (EXPECTED / "table1_small.md").read_text()
     assert to_csv(table) == (EXPECTED / "table1_small.csv").read_text()
+
+
+def test_main_table_gap_and_speedup_by_hand(collected, layout):
+    t = comparison_table(collected.runs, layout).set_index(["algorithm", "quantity"])
+    # AllReduce 61.40 +- 0.28 vs SGP 60.90 +- 0.14 over two seeds: gap 0.50, SE 0.22
+    assert t.loc[("SGP (1 peer)", "gap to AllReduce SGD, points"), "4 nodes"] == "+0.50 ± 0.22"
+    assert t.loc[("SGP (1 peer)", "gap to AllReduce SGD, points"), "4: paper"] == "-0.10"
+    # emulated 0.5100 / 0.2820 = 1.81; the paper's wall-clock 0.704 / 0.377 = 1.87
+    assert t.loc[("SGP (1 peer)", "speed-up over AllReduce SGD"), "4 nodes"] == "1.81x"
+    assert t.loc[("SGP (1 peer)", "speed-up over AllReduce SGD"), "4: paper"] == "1.87x"
+    assert not any("s/itr" in q for q in t.index.get_level_values("quantity"))
+    sentences = re.split(r"(?<!\bal)\. ", comparison_caption(collected.runs, layout))
+    assert len(sentences) <= 3, sentences
 
 
 def test_layout_holds_labels_and_published_numbers(layout):
@@ -63,12 +83,15 @@ def test_caption_says_emulated_seeds_and_counts(collected, layout):
     assert "1 conflicting" in cap
     extra = table_caption(collected.runs, layout, EXTRA_ROWS)
     assert "WALL-CLOCK" in extra and "averaged model" in extra and "Paper:" not in extra
+    assert "paper-equivalent" in extra
 
 
 def test_extra_table_has_no_paper_columns(collected, layout):
     extra = paper_table(collected.runs, layout, EXTRA_ROWS)
     assert not any(c.endswith("paper") for c in extra.columns)
     assert set(extra["quantity"]) == {
+        "s/itr (emulated)",
+        "s/itr (paper-equivalent)",
         "top-1 % (averaged model)",
         "s/itr (wall-clock)",
         "consensus distance",

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 from results_helpers import EXPECTED, WANDB_FIXTURE
 
-from sgprepro.results import collect_wandb, paper_table, to_csv
+from sgprepro.results import collect_wandb, to_csv
+from sgprepro.results.table import comparison_table
 from sgprepro.results.wandb_source import curves_from_wandb, parse_source
 
 
@@ -50,7 +51,7 @@ def test_wandb_runs_give_the_same_frame_shape_and_statuses(api, collected):
 
 def test_wandb_table_matches_the_golden_table(api, layout):
     res = collect_wandb("sgp-lab/sgprepro", api=api)
-    assert to_csv(paper_table(res.runs, layout)) == (EXPECTED / "table1_small.csv").read_text()
+    assert to_csv(comparison_table(res.runs, layout)) == (EXPECTED / "table1_small.csv").read_text()
 
 
 def test_wandb_curves(api):

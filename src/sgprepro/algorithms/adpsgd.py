@@ -56,9 +56,8 @@ from sgprepro.timing import (
     adpsgd_schedule,
     apply_compute_noise,
 )
-from sgprepro.timing.engine import JITTER_STREAM
+from sgprepro.timing.engine import JITTER_STREAM, async_passes
 from sgprepro.timing.gossip_async import APPLY, COMMIT, GRAD, HANDOVER, SEND, op_order
-from sgprepro.timing.regime import resolve
 from sgprepro.topology import BipartiteGraph, Topology
 
 log = logging.getLogger(__name__)
@@ -137,14 +136,16 @@ class ADPSGD(Algorithm):
         seed: int,
     ) -> AsyncSchedule | None:
         """The emulated-clock schedule: every node computes for ``schedule_compute_s`` per
-        gradient (times the condition's compute-noise model, seeded), under the condition
-        resolved against that compute; ``nodes x total_steps`` gradients in all."""
+        gradient (times the condition's compute-noise model, seeded) under ``network`` (an
+        absolute condition: the caller resolves a relative one against that compute);
+        ``nodes x total_steps`` gradients in all."""
         if not cls.needs_plan(config):
             return None
         topo = require_topology(cls, topology)
         c0 = config.schedule_compute_s
-        net = resolve(network, c0, message_bytes)
+        net = network
         compute = apply_compute_noise(np.full((nodes, 2 * total_steps + 8), c0), net, seed)
+        spec = cls.timing_program(config, lambda step: 1, message_bytes)
         return adpsgd_schedule(
             list(compute),
             nodes * total_steps,
@@ -152,7 +153,8 @@ class ADPSGD(Algorithm):
             message_bytes,
             Link(net, np.random.default_rng((seed, JITTER_STREAM))),
             net.reduce_s_per_byte,
-            config.max_rounds_per_gradient,
+            spec.max_rounds_per_gradient,
+            async_passes(spec),
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

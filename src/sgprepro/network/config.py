@@ -3,7 +3,7 @@
 Link model: one message of ``B`` bytes takes
 ``latency_s + 8 B / (bandwidth_gbps * 1e9 * efficiency)`` seconds plus an optional per-message
 jitter; a reducing receive (all-reduce, AD-PSGD averaging) costs ``reduce_s_per_byte`` of CPU per
-byte. The same group also carries the compute-noise and straggler model, because a "condition"
+byte (one CPU pass over a vector). The same group also carries the compute-noise and straggler model, because a "condition"
 in a timing study is everything outside the algorithm.
 
 A condition is either **absolute** (a link speed: ``eth_10g``) or **relative to compute**: its
@@ -11,7 +11,7 @@ message time, reduction time and latency are given as multiples of a node's comp
 iteration (the paper's dimensionless numbers), either explicitly (``message_over_compute``, ...)
 or taken from the paper-scale replay's calibration (``ratios_from: paper_replay``). A relative
 condition is resolved into an absolute one for each run, against that run's own measured compute
-and message size (``sgprepro.timing.regime.resolve``).
+and message size (``sgprepro.regime.resolve``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _FLOAT_KEYS: tuple[str, ...] = (
 )
 _RATIO_KEYS: tuple[str, ...] = (
     "message_over_compute",
-    "reduce_over_compute",
+    "cpu_pass_over_compute",
     "latency_over_compute",
 )
 RATIO_SOURCES: tuple[str, ...] = ("paper_replay",)
@@ -60,11 +60,12 @@ class NetworkConfig:
             reducing receive of an all-reduce and per AD-PSGD averaging; 0: free).
         message_over_compute: relative condition: one full message takes this many compute
             times (the paper's ~0.9 on 10 GbE).
-        reduce_over_compute: relative condition: one all-reduce round's CPU reduction of the
-            full vector takes this many compute times.
+        cpu_pass_over_compute: relative condition: one CPU pass over the full vector (a
+            reduction or a copy; a paper-era all-reduce round makes two) takes this many compute
+            times.
         latency_over_compute: relative condition: one-way latency in compute times.
         ratios_from: relative condition: take the three ratios from this source instead
-            (``paper_replay``: the calibration of ``sgprepro.timing.replay`` on Table 1).
+            (``paper_replay``: the calibration of ``python -m sgprepro.replay`` on Table 1).
         description: free text.
     """
 
@@ -78,7 +79,7 @@ class NetworkConfig:
     compute_cv: float = 0.0
     reduce_s_per_byte: float = 0.0
     message_over_compute: float | None = None
-    reduce_over_compute: float | None = None
+    cpu_pass_over_compute: float | None = None
     latency_over_compute: float | None = None
     ratios_from: str | None = None
     description: str = ""
@@ -192,7 +193,7 @@ class NetworkConfig:
         if self.relative:
             raise ValueError(
                 f"network={self.name}: a condition relative to compute has no {what} of its own; "
-                "resolve it against a run's compute first (sgprepro.timing.regime.resolve)"
+                "resolve it against a run's compute first (sgprepro.regime.resolve)"
             )
 
     @property

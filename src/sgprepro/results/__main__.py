@@ -1,7 +1,7 @@
 """Build a study's report and print its table.
 
     python -m sgprepro.results --runs multirun/table1_eth10g --study experiments/table1_eth10g \
-        --out reports/table1_eth10g [--source wandb:<entity>/<project>] [--replay replay.csv | --replay-paper]
+        --out reports/table1_eth10g [--source wandb:<entity>/<project>] [--replay-paper]
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-
-import pandas as pd
 
 from sgprepro.results.report import write_report
 
@@ -29,12 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="report directory to write")
     parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
     parser.add_argument(
-        "--replay", type=Path, help="CSV of the timing engine's paper-scale replay to render"
-    )
-    parser.add_argument(
         "--replay-paper",
         action="store_true",
-        help="run the timing engine's paper-scale replay (emulated) and render it",
+        help="run the paper-scale timing replay and the where-gossip-wins map (emulated) and "
+        "render them",
     )
     parser.add_argument(
         "--networks",
@@ -54,17 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.runs is None and args.source is None:
         parser.error("give --runs <dir> or --source wandb:<entity>/<project>")
-    replay = pd.read_csv(args.replay) if args.replay is not None else None
+    replay = gossip = None
     if args.replay_paper:
-        from sgprepro.timing.replay import replay_table
+        from sgprepro.replay import run_replay
+        from sgprepro.replay.gossip_map import speedups
 
-        replay = replay_table()
+        replay = run_replay()
+        gossip = speedups(replay.calibration)
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     report = write_report(
         args.runs,
         args.out,
         args.study,
         replay,
+        gossip=gossip,
         source=args.source,
         formats=formats,
         dpi=args.dpi,

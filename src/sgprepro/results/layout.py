@@ -28,6 +28,11 @@ class Layout:
         paper_source: citation of the published values.
         baseline: algorithm key the gaps and speed-ups are measured against.
         network: optional `cell.network` filter; None keeps every network (there must be one).
+        seeds: the seeds the study runs (a seed absent from every record still shows as
+            missing); empty: the seeds found in the records.
+        directory: the study folder.
+        reference: the committed result a new run is checked against (`reference.csv`), if any.
+        claims: the paper's claims this study tests (`claims.yaml`), if any.
     """
 
     study: str
@@ -38,6 +43,10 @@ class Layout:
     paper_source: str
     baseline: str = "allreduce"
     network: str | None = None
+    seeds: tuple[int, ...] = ()
+    directory: Path | None = None
+    reference: Path | None = None
+    claims: Path | None = None
 
     @property
     def labels(self) -> dict[str, str]:
@@ -77,11 +86,12 @@ def load_layout(study_dir: Path) -> Layout:
     for key in ("study", "title", "algorithms", "nodes", "paper", "baseline", "network"):
         if key not in raw:
             raise ValueError(
-                f"layout file={path} lacks key={key!r}; see experiments/table1_eth10g/layout.yaml"
+                f"layout file={path} lacks key={key!r}; see experiments/table1_scaled/layout.yaml"
             )
     algorithms = tuple((str(a["key"]), str(a["label"])) for a in raw["algorithms"])
     paper_file = raw["paper"]
     paper = read_paper_csv(study_dir / paper_file["file"])
+    optional = {k: study_dir / raw[k] for k in ("reference", "claims") if raw.get(k)}
     return Layout(
         study=str(raw["study"]),
         title=str(raw["title"]),
@@ -91,4 +101,8 @@ def load_layout(study_dir: Path) -> Layout:
         paper_source=str(paper_file["source"]),
         baseline=str(raw["baseline"]),
         network=None if raw["network"] is None else str(raw["network"]),
+        seeds=tuple(int(x) for x in raw.get("seeds") or ()),
+        directory=study_dir,
+        reference=optional.get("reference"),
+        claims=optional.get("claims"),
     )

@@ -22,12 +22,20 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sgprepro.results import plots
+from sgprepro.results.agreement import (
+    agreement,
+    agreement_markdown,
+    read_reference,
+    reference_frame,
+)
 from sgprepro.results.analysis import consensus_gap
+from sgprepro.results.claims import claims_markdown, evaluate_claims, load_claims
 from sgprepro.results.collect import CollectResult, assemble, collect_runs, load_curves
 from sgprepro.results.layout import Layout, load_layout
 from sgprepro.results.table import (
     EXTRA_ROWS,
-    MAIN_ROWS,
+    comparison_caption,
+    comparison_table,
     coverage,
     paper_table,
     run_counts,
@@ -192,8 +200,9 @@ def write_report(
     runs_root: Path | None,
     out_dir: Path,
     study_dir: Path,
-    replay_df: pd.DataFrame | None = None,
+    replay: Any = None,
     *,
+    gossip: pd.DataFrame | None = None,
     source: str | None = None,
     api: WandbApi | None = None,
     formats: tuple[str, ...] = ("png", "pdf"),
@@ -205,8 +214,9 @@ def write_report(
     Args:
         runs_root: sweep root with the run directories (ignored when `source` is given).
         out_dir: created if needed; files are overwritten.
-        study_dir: `experiments/<study>/` holding layout.yaml and paper.csv.
-        replay_df: the timing engine's paper-scale replay (any columns), rendered as given.
+        study_dir: `experiments/<study>/` holding layout.yaml (and the files it names).
+        replay: a `sgprepro.replay.Replay` of the paper-scale timing (EMULATED), rendered.
+        gossip: `sgprepro.replay.gossip_map.speedups` frame: where gossip wins (EMULATED).
         source: "wandb:<entity>/<project>" to read W&B instead of `runs_root`.
         api: injectable `wandb.Api`-like object (tests pass a recorded fixture).
         formats, dpi: figure file formats and resolution.
@@ -228,23 +238,36 @@ def write_report(
         files.append(out_dir / name)
 
     captions = {}
-    main = paper_table(runs, layout, MAIN_ROWS)
-    for stem, rows, df in (
-        ("table", MAIN_ROWS, main),
-        ("table_extra", EXTRA_ROWS, paper_table(runs, layout, EXTRA_ROWS)),
-    ):
-        cap = table_caption(runs, layout, rows)
-        captions[stem] = cap
+    main = comparison_table(runs, layout)
+    captions["table"] = comparison_caption(runs, layout)
+    extra = paper_table(runs, layout, EXTRA_ROWS)
+    captions["table_extra"] = table_caption(runs, layout, EXTRA_ROWS)
+    for stem, df in (("table", main), ("table_extra", extra)):
+        cap = captions[stem]
         write(f"{stem}.md", to_markdown(df, cap))
         write(f"{stem}.csv", to_csv(df))
         write(f"{stem}.tex", to_latex(df, cap, f"tab:{layout.study}:{stem}"))
     write("runs.csv", to_csv(runs))
+    write("cells.csv", to_csv(reference_frame(runs, layout)))
+    if layout.claims is not None:
+        verdicts = evaluate_claims(runs, layout, load_claims(layout.claims))
+        write("claims.md", claims_markdown(verdicts, layout))
+    if layout.reference is not None and layout.reference.exists():
+        agree = agreement(runs, layout, read_reference(layout.reference))
+        write("agreement.md", agreement_markdown(agree, layout, layout.reference))
+        write("agreement.csv", to_csv(agree))
 
-    if replay_df is not None:
-        cap = replay_caption(replay_df)
-        captions["timing_replay"] = cap
-        write("timing_replay.md", to_markdown(format_frame(replay_df), cap))
-        write("timing_replay.csv", to_csv(replay_df))
+    figures: dict[str, Figure] = {}
+    if replay is not None:
+        from sgprepro.replay.render import format_replay
+
+        write("timing_replay.md", format_replay(replay, "markdown") + "\n")
+        write("timing_replay.csv", format_replay(replay, "csv"))
+        figures["replay_emulated_vs_published"] = plots.replay_figure(replay.table)
+    if gossip is not None:
+        write("where_gossip_wins.csv", to_csv(gossip))
+        write("where_gossip_wins.md", gossip_markdown(gossip))
+        figures["where_gossip_wins"] = plots.gossip_map(gossip)
 
     if networks and source is None and not runs.empty:
         from sgprepro.results.networks import emulate_networks, networks_caption, networks_table
@@ -257,14 +280,17 @@ def write_report(
 
     gap = consensus_gap(runs, layout)
     write("consensus_gap.csv", to_csv(gap))
-    figures = {
-        "top1_vs_s_per_itr_emulated": plots.accuracy_vs_time(runs, layout, "emulated"),
-        "s_per_itr_vs_nodes_emulated": plots.time_vs_nodes(runs, layout, "emulated"),
-        "s_per_itr_vs_nodes_wall": plots.time_vs_nodes(runs, layout, "wall"),
-        "val_top1_vs_emulated_time": plots.accuracy_curves(curves, layout, "emulated"),
-        "consensus_vs_iteration": plots.consensus_curves(curves, layout),
-        "consensus_vs_accuracy_gap": plots.consensus_vs_gap(gap, layout),
-    }
+    figures.update(
+        {
+            "speedup_vs_nodes": plots.speedup_vs_nodes(runs, layout),
+            "top1_vs_s_per_itr_emulated": plots.accuracy_vs_time(runs, layout, "emulated"),
+            "s_per_itr_vs_nodes_emulated": plots.time_vs_nodes(runs, layout, "emulated"),
+            "s_per_itr_vs_nodes_wall": plots.time_vs_nodes(runs, layout, "wall"),
+            "val_top1_vs_emulated_time": plots.accuracy_curves(curves, layout, "emulated"),
+            "consensus_vs_iteration": plots.consensus_curves(curves, layout),
+            "consensus_vs_accuracy_gap": plots.consensus_vs_gap(gap, layout),
+        }
+    )
     for name, fig in figures.items():
         files.extend(save_figure(fig, out_dir, name, formats, dpi))
 
@@ -274,3 +300,28 @@ def write_report(
     return Report(
         collected=collected, table=main, caption=captions["table"], markdown=md, files=tuple(files)
     )
+
+
+def gossip_markdown(frame: pd.DataFrame) -> str:
+    """The where-gossip-wins grids as Markdown, one per algorithm."""
+    from sgprepro.replay.gossip_map import paper_speedups, speedup_grid
+
+    n = int(frame.nodes.iloc[0])
+    at_paper = paper_speedups(frame)
+    paper = frame[frame.paper].iloc[0]
+    parts = [
+        f"# Where gossip wins: EMULATED speed-up over AllReduce at {n} nodes",
+        "",
+        "Rows: one-way latency / compute; columns: transfer time of one full message / compute "
+        "(each relative to a node's compute per iteration); the paper-era programs with the "
+        "calibrated CPU passes. The paper's 10 GbE point is latency "
+        f"{paper.latency_over_compute:.2g}, transfer {paper.transfer_over_compute:.2g}: "
+        + ", ".join(f"{a} {v:.2f}x" for a, v in at_paper.items())
+        + ".",
+    ]
+    for algo in dict.fromkeys(frame.algorithm):
+        grid = speedup_grid(frame, algo).map(lambda v: f"{v:.2f}")
+        grid.index = [f"latency {v:g}" for v in grid.index]
+        grid.columns = [f"transfer {v:g}" for v in grid.columns]
+        parts += ["", f"## {algo}", "", to_markdown(grid.reset_index(names="")).strip()]
+    return "\n".join(parts) + "\n"

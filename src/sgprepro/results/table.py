@@ -42,11 +42,22 @@ ROWS: dict[str, RowSpec] = {
     "top1_avg_model": RowSpec("val/top1_avg_model", "top-1 % (averaged model)", None, 2),
     "wall_s_per_itr": RowSpec("time/wall_s_per_itr", "s/itr (wall-clock)", None, 4),
     "consensus": RowSpec("consensus/distance", "consensus distance", None, 4),
+    "emulated_s_per_itr": RowSpec("time/emulated_s_per_itr", "s/itr (emulated)", None, 4),
+    "paper_equiv_s_per_itr": RowSpec(
+        "time/paper_equiv_s_per_itr", "s/itr (paper-equivalent)", None, 3
+    ),
 }
 MAIN_ROWS: tuple[str, ...] = ("top1", "s_per_itr")
 """The paper's Table 1: node-mean top-1 and emulated s/itr."""
-EXTRA_ROWS: tuple[str, ...] = ("top1_avg_model", "wall_s_per_itr", "consensus")
-"""What the paper lacks: averaged-model top-1, wall-clock s/itr, consensus distance."""
+EXTRA_ROWS: tuple[str, ...] = (
+    "emulated_s_per_itr",
+    "paper_equiv_s_per_itr",
+    "wall_s_per_itr",
+    "top1_avg_model",
+    "consensus",
+)
+"""Beside the main table: our emulated s/itr (and on the paper's compute clock), wall-clock
+s/itr, what the paper lacks (averaged-model top-1, consensus distance); no published seconds."""
 
 _MISSING_REASONS: tuple[str, ...] = ("conflict", "failed", "incomplete", "invalid", "duplicate")
 
@@ -70,7 +81,9 @@ def select_study(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
 
 
 def expected_seeds(runs: pd.DataFrame, layout: Layout) -> list:
-    """Seeds the study ran: every seed seen in any of its records, whatever the status."""
+    """Seeds the study runs: the layout's, else every seed seen in any of its records."""
+    if layout.seeds:
+        return list(layout.seeds)
     return sorted(select_study(runs, layout)["seed"].dropna().unique().tolist())
 
 
@@ -263,6 +276,13 @@ _DESCRIPTIONS = {
         "WALL-CLOCK seconds per iteration measured on the machine that ran the job (not emulated)."
     ),
     "consensus": "mean over nodes of ||z_i - z_bar|| at the end of training.",
+    "emulated_s_per_itr": (
+        "EMULATED seconds per iteration under the run's condition (not wall-clock)."
+    ),
+    "paper_equiv_s_per_itr": (
+        "EMULATED s/itr converted to the paper's compute clock (x the replay's compute per "
+        "iteration / this run's): paper-equivalent seconds, not measured."
+    ),
 }
 
 
@@ -330,3 +350,69 @@ def to_csv(df: pd.DataFrame) -> str:
     """CSV text (no index). Row labels carry 'emulated' / 'wall-clock'; the caption is in the
     Markdown and LaTeX files and in provenance.json."""
     return df.to_csv(index=False, lineterminator="\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The main table: top-1, gap and speed-up beside the paper's gap and speed-up
+# ---------------------------------------------------------------------------------------------
+
+
+def comparison_table(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """The study's main table: per algorithm, top-1 (mean +- sample std, seeds), its gap to the
+    baseline beside the paper's gap, and its speed-up over the baseline beside the paper's;
+    node counts as columns. No absolute seconds: ours are emulated on a small workload, the
+    paper's wall-clock on its cluster."""
+    from sgprepro.results.compare import comparison
+
+    cmp = comparison(runs, layout)
+    n_expected = len(expected_seeds(runs, layout))
+    base = layout.labels.get(layout.baseline, layout.baseline)
+    out = []
+    for alg, label in layout.algorithms:
+        here = cmp[cmp.algorithm == alg].set_index("nodes")
+        rows = {"top-1 %": ({}, {})}
+        if alg != layout.baseline:
+            rows[f"gap to {base}, points"] = ({}, {})
+            rows[f"speed-up over {base}"] = ({}, {})
+        for n in layout.nodes:
+            r = here.loc[n]
+            top, _ = rows["top-1 %"]
+            top[n] = format_measured(r.top1, r.top1_std, int(r.n), n_expected, 2)
+            rows["top-1 %"][1][n] = ""
+            if alg == layout.baseline:
+                continue
+            gap, pgap = rows[f"gap to {base}, points"]
+            gap[n] = (
+                MISSING
+                if math.isnan(r.gap)
+                else f"{r.gap:+.2f}" + ("" if math.isnan(r.gap_se) else f" ± {r.gap_se:.2f}")
+            )
+            pgap[n] = NOT_PUBLISHED if math.isnan(r.paper_gap) else f"{r.paper_gap:+.2f}"
+            sp, psp = rows[f"speed-up over {base}"]
+            sp[n] = MISSING if math.isnan(r.speedup) else f"{r.speedup:.2f}x"
+            psp[n] = NOT_PUBLISHED if math.isnan(r.paper_speedup) else f"{r.paper_speedup:.2f}x"
+        for quantity, (ours, paper) in rows.items():
+            rec = {"algorithm": label, "quantity": quantity}
+            for n in layout.nodes:
+                rec[f"{n} nodes"] = ours[n]
+                rec[f"{n}: paper"] = paper[n]
+            out.append(rec)
+    return pd.DataFrame(out)
+
+
+def comparison_caption(runs: pd.DataFrame, layout: Layout) -> str:
+    """At most three sentences: what the numbers are, what is emulated, how many runs."""
+    sel = select_study(runs, layout)
+    networks = ", ".join(sorted(str(n) for n in sel["network"].dropna().unique())) or "none"
+    counts = run_counts(runs, layout)
+    base = layout.labels.get(layout.baseline, layout.baseline)
+    return (
+        f"{layout.title}: top-1 is the mean over seeds (± sample std, n seeds) of the mean over "
+        f"nodes of each node's own model, and the gap is {base}'s top-1 minus the algorithm's "
+        "(points; ± the standard error of the difference; positive = behind). "
+        f"Speed-up is {base}'s s/itr over the algorithm's, both EMULATED under the {networks} "
+        "condition, beside the paper's ratio of wall-clock times (Table 1 of Assran et al. "
+        "2019, whose top-1 is on ImageNet and not comparable). "
+        f"Runs: {counts['present']} of {counts['expected']} (algorithm, nodes, seed) present, "
+        f"{counts['missing']} missing."
+    )

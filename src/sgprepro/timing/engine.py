@@ -110,6 +110,7 @@ def simulate(
             link,
             network.reduce_s_per_byte,
             spec.max_rounds_per_gradient,
+            async_passes(spec),
         )
         return async_result(spec, network, message_bytes, sched, ranks)
     compute = np.asarray(compute_s, dtype=float)
@@ -127,6 +128,11 @@ def simulate(
         step = factory(spec, message_bytes, link, topo)
     ends, c_end = run_lockstep(step, compute)
     return TimingResult.lockstep(spec, network, message_bytes, ends, compute, c_end)
+
+
+def async_passes(spec: ProgramSpec) -> dict[str, int]:
+    """The gossip loop's CPU passes of a ``gossip_async`` program."""
+    return {"apply": spec.apply_passes, "flatten": spec.send_passes, "avg": spec.round_passes}
 
 
 def async_result(

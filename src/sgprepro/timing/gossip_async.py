@@ -165,16 +165,28 @@ class AsyncSchedule:
 
 
 class _Rounds:
-    """The gossip rounds of every node, generated on demand (they do not depend on trainers)."""
+    """The gossip rounds of every node, generated on demand (they do not depend on trainers).
+
+    Costs per round (one pass = ``pass_s``): an active loop starts (``commit + avg``), applies the
+    waiting gradient (``apply``: an active loop is throttled, so one is waiting at every start),
+    takes its model and flattens it (``flatten``), then sends; the passive flattens its model
+    when the message is in and replies; both average (``avg``) after the reply lands.
+    """
 
     def __init__(
-        self, topology: Topology, nbytes: float, link: Link, avg_s: float, min_round_s: float
+        self,
+        topology: Topology,
+        nbytes: float,
+        link: Link,
+        costs: dict[str, float],
+        min_round_s: float,
     ) -> None:
         self.table = PeerTable(topology)
         self.n = topology.n
         self.nbytes, self.link = nbytes, link
-        self.avg_s, self.min_round_s = avg_s, min_round_s
-        self.ready = np.zeros(self.n)  # when each node's next loop iteration can gossip
+        self.avg_s, self.apply_s, self.flatten_s = costs["avg"], costs["apply"], costs["flatten"]
+        self.min_round_s = min_round_s
+        self.loop = np.zeros(self.n)  # when each node's next loop iteration starts
         self.partner: list[np.ndarray] = []
         self.start: list[np.ndarray] = []  # per round [n]: the pair's transfer start
         self.snap: list[np.ndarray] = []
@@ -189,26 +201,27 @@ class _Rounds:
             act, pas = self.table.pairs(r)
             if r == 0:
                 self.is_active[act] = True
-            begin = np.maximum(self.ready[act], self.ready[pas])
+            taken = self.loop[act] + self.apply_s  # the active model, with its gradient applied
+            begin = np.maximum(taken + self.flatten_s, self.loop[pas])
             d1 = self.link.durations(self.nbytes, half)
             d2 = self.link.durations(self.nbytes, half)
-            com = np.maximum(begin + d1 + d2, self.ready[act] + self.min_round_s)
+            com = np.maximum(begin + d1 + self.flatten_s + d2, self.loop[act] + self.min_round_s)
             partner = np.empty(n, dtype=np.intp)
             partner[act], partner[pas] = pas, act
             start, snap, commit = np.empty(n), np.empty(n), np.empty(n)
             start[act] = start[pas] = begin
-            snap[act] = self.ready[act]  # the active model is taken at its loop start
-            snap[pas] = begin + d1  # the passive one when the message is in
+            snap[act] = taken
+            snap[pas] = begin + d1  # the passive model when the message is in
             commit[act] = commit[pas] = com
             self.partner.append(partner)
             self.start.append(start)
             self.snap.append(snap)
             self.commit.append(commit)
-            self.ready = commit + self.avg_s
+            self.loop = commit + self.avg_s
 
     def horizon(self) -> float:
         """Every node's next loop start is at least this late."""
-        return float(self.ready.min()) if self.commit else 0.0
+        return float(self.loop.min()) if self.commit else 0.0
 
     def until(self, t: float) -> None:
         """Generate rounds until every node's loop has passed ``t``."""
@@ -220,7 +233,7 @@ class _Rounds:
         return np.concatenate([[0.0], np.array([c[rank] for c in self.commit]) + self.avg_s])
 
     def blocked(self, rank: int) -> tuple[np.ndarray, np.ndarray]:
-        """A passive rank's blocked intervals (sending a reply): starts and ends."""
+        """A passive rank's blocked intervals (replying and averaging): starts and ends."""
         lo = np.array([s[rank] for s in self.snap])
         hi = np.array([c[rank] for c in self.commit]) + self.avg_s
         return lo, hi
@@ -258,6 +271,7 @@ def adpsgd_schedule(
     link: Link,
     reduce_s_per_byte: float = 0.0,
     max_rounds_per_gradient: int = 64,
+    passes: dict[str, int] | None = None,
 ) -> AsyncSchedule:
     """Emulate AD-PSGD (module docstring) until ``budget`` gradients were taken in all.
 
@@ -268,8 +282,11 @@ def adpsgd_schedule(
         topology: a bipartite graph (``partner``/``is_active``).
         nbytes: bytes of one message (the flat parameter vector).
         link: message durations.
-        reduce_s_per_byte: CPU cost of the averaging pass, per byte.
+        reduce_s_per_byte: CPU seconds of one pass over the vector, per byte.
         max_rounds_per_gradient: a round lasts at least mean compute / this.
+        passes: CPU passes of the gossip loop: ``apply`` (optimizer step), ``flatten`` (before a
+            send), ``avg`` (the averaging); default 5, 1, 2 as in the original code. A trainer
+            hands its next gradient over only after the previous one's apply finished.
     """
     n = topology.n
     if len(compute) != n:
@@ -279,7 +296,10 @@ def adpsgd_schedule(
     comp = [np.asarray(c, dtype=float) for c in compute]
     means = [float(c.mean()) if c.size else 0.0 for c in comp]
     min_round = float(np.mean(means)) / max_rounds_per_gradient
-    rounds = _Rounds(topology, nbytes, link, reduce_s_per_byte * nbytes, min_round)
+    counts = {"apply": 5, "flatten": 1, "avg": 2, **(passes or {})}
+    pass_s = reduce_s_per_byte * nbytes
+    costs = {k: v * pass_s for k, v in counts.items()}
+    rounds = _Rounds(topology, nbytes, link, costs, min_round)
     rounds.extend(8)
     cache: dict = {}
 
@@ -300,7 +320,7 @@ def adpsgd_schedule(
         hands[rank].append(h)
         cons[rank].append(c)
         tickets[rank].append(ticket)
-        last_consumed[rank] = c
+        last_consumed[rank] = c + costs["apply"]  # the read flag: once the apply is done
         heapq.heappush(heap, (h, rank))
     t_end = max(max(c) for c in cons if c)
     rounds.until(t_end)

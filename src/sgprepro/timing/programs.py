@@ -61,7 +61,18 @@ class ProgramSpec:
             finished its compute of iteration t (posted its receive); default eager.
         max_rounds_per_gradient: ``gossip_async``: bound on gossip rounds between two of a
             rank's gradients (a gossip loop cannot spin faster than its own CPU work).
+        send_passes: CPU passes over the vector a node makes before its message leaves (the
+            original's gossip thread flattens the parameters into one buffer: 1).
+        round_passes: passes per reducing step: an all-reduce round (THD: the reduction and a
+            copy, 2) or an AD-PSGD averaging (``add_`` and ``mul_``, 2).
+        fixed_passes: all-reduce: passes outside the rounds (flatten, clone, copy back: 3).
+        apply_passes: AD-PSGD: passes of the gossip process's optimizer step with momentum,
+            Nesterov and weight decay (5).
         label: what ran, for the records (e.g. the algorithm variant).
+
+    One pass costs the condition's ``reduce_s_per_byte`` x message bytes (free under conditions
+    that set it to 0); the pass counts come from the original code (``gossip_module/`` of tag
+    ``sgp_pytorch0.5``; THD's ``DataChannelTCP::allReduce``).
     """
 
     pattern: str
@@ -73,6 +84,10 @@ class ProgramSpec:
     peers: int | Callable[[int], int] = 1
     rendezvous: bool = False
     max_rounds_per_gradient: int = 64
+    send_passes: int = 1
+    round_passes: int = 2
+    fixed_passes: int = 3
+    apply_passes: int = 5
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -100,6 +115,9 @@ class ProgramSpec:
             raise ValueError(f"delay={self.delay}: must be >= 0; use 0 (SGP)")
         if not callable(self.peers) and self.peers < 1:
             raise ValueError(f"peers={self.peers}: must be >= 1; use peers=1 as the paper")
+        for key in ("send_passes", "round_passes", "fixed_passes", "apply_passes"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)}: must be >= 0; use 0 for none")
         if self.max_rounds_per_gradient < 1:
             raise ValueError(
                 f"max_rounds_per_gradient={self.max_rounds_per_gradient}: must be >= 1; use 64"
@@ -122,7 +140,15 @@ class ProgramSpec:
             "peers": "callable" if callable(self.peers) else self.peers,
             "rendezvous": self.rendezvous,
             "max_rounds_per_gradient": self.max_rounds_per_gradient,
+            "send_passes": self.send_passes,
+            "round_passes": self.round_passes,
+            "fixed_passes": self.fixed_passes,
+            "apply_passes": self.apply_passes,
         }
+
+    def passes_s(self, kind: str, nbytes: float, reduce_s_per_byte: float) -> float:
+        """Seconds of the ``kind`` passes (``send``, ``round``, ``fixed``, ``apply``)."""
+        return getattr(self, f"{kind}_passes") * reduce_s_per_byte * nbytes
 
 
 class PeerTable:
@@ -218,6 +244,9 @@ def allreduce_step(spec: ProgramSpec, n: int, nbytes: float, link: Link) -> Step
     coll = COLLECTIVES[spec.collective]
     buckets = max(1, spec.buckets)
     bf = spec.backward_fraction
+    per_byte = link.network.reduce_s_per_byte
+    red_per_byte = spec.round_passes * per_byte
+    fixed = spec.passes_s("fixed", nbytes, per_byte) if spec.buckets == 0 else 0.0
 
     def step(t: int, start: np.ndarray, comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = start + comp
@@ -232,8 +261,8 @@ def allreduce_step(spec: ProgramSpec, n: int, nbytes: float, link: Link) -> Step
                 ready = start + comp * (1.0 - bf) + comp * bf * (b + 1) / buckets
             # synchronising collective: starts when every rank has the bucket and the previous
             # collective is over on every rank (collectives run one after another)
-            begin = max(float(ready.max()), done)
-            e = coll(begin, n, nbytes / buckets, link, link.network.reduce_s_per_byte)
+            begin = max(float(ready.max()), done) + fixed
+            e = coll(begin, n, nbytes / buckets, link, red_per_byte)
             done = float(e.max())
         return e, c
 
@@ -271,10 +300,12 @@ def push_step(spec: ProgramSpec, nbytes: float, link: Link, topo: Topology) -> S
     """Pattern ``push`` (SGP; with ``delay`` the delayed variant)."""
     table, ports = PeerTable(topo), Ports(topo.n)
     pending: deque[np.ndarray] = deque()
+    flatten = spec.passes_s("send", nbytes, link.network.reduce_s_per_byte)
 
     def step(t: int, start: np.ndarray, comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = start + comp
-        pending.append(_post_round(spec, t, table, ports, c, c, nbytes, link))
+        f = c + flatten
+        pending.append(_post_round(spec, t, table, ports, f, f, nbytes, link))
         e = np.maximum(c, pending.popleft()) if len(pending) > spec.delay else c
         return e, c
 
@@ -284,10 +315,12 @@ def push_step(spec: ProgramSpec, nbytes: float, link: Link, topo: Topology) -> S
 def overlap_push_step(spec: ProgramSpec, nbytes: float, link: Link, topo: Topology) -> StepFn:
     """Pattern ``overlap_push`` (the original's OSGP): sends posted before compute."""
     table, ports = PeerTable(topo), Ports(topo.n)
+    flatten = spec.passes_s("send", nbytes, link.network.reduce_s_per_byte)
 
     def step(t: int, start: np.ndarray, comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = start + comp
-        done = _post_round(spec, t, table, ports, start, start, nbytes, link)
+        f = start + flatten
+        done = _post_round(spec, t, table, ports, f, f, nbytes, link)
         return np.maximum(c, done), c
 
     return step
@@ -297,13 +330,15 @@ def pairwise_step(spec: ProgramSpec, nbytes: float, link: Link, topo: Topology) 
     """Pattern ``pairwise`` (D-PSGD): the active rank sends then receives, in series."""
     table, ports = PeerTable(topo), Ports(topo.n)
     half = topo.n // 2
+    flatten = spec.passes_s("send", nbytes, link.network.reduce_s_per_byte)
 
     def step(t: int, start: np.ndarray, comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = start + comp
+        f = c + flatten
         act, pas = table.pairs(t)
-        post = c[pas] if spec.rendezvous else None
-        end1 = ports.transfer(act, pas, c[act], link.durations(nbytes, half), post)
-        ready2 = np.maximum(c[pas], end1)  # passive: receive, then send back
+        post = f[pas] if spec.rendezvous else None
+        end1 = ports.transfer(act, pas, f[act], link.durations(nbytes, half), post)
+        ready2 = np.maximum(f[pas], end1)  # passive: receive, then send back
         end2 = ports.transfer(pas, act, ready2, link.durations(nbytes, half))
         e = np.empty(topo.n)
         e[act] = end2

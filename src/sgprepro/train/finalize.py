@@ -10,7 +10,7 @@ import numpy as np
 from sgprepro.algorithms import algorithm_class
 from sgprepro.config import Config, cell_of, config_dict, config_hash
 from sgprepro.emulation import emulate_run, estimate_s_per_itr
-from sgprepro.timing.regime import paper_calibration, ratios
+from sgprepro.regime import paper_calibration, ratios
 from sgprepro.tracking import read_jsonl, write_json_atomic
 
 LOSS_WINDOW = 20

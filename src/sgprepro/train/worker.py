@@ -25,6 +25,7 @@ from sgprepro.comm import Communicator, WorkerContext
 from sgprepro.config import Config, build_topology, parse_fault, peers_schedule
 from sgprepro.data import DatasetPair, batches_per_epoch, build_dataset, make_loader
 from sgprepro.models import build_model
+from sgprepro.regime import resolve
 from sgprepro.train.checkpoint import cut_records, load_checkpoint, restore, save_checkpoint
 from sgprepro.train.evaluate import consensus_and_average, evaluate
 from sgprepro.train.finalize import LOSS_WINDOW, finalize_run
@@ -97,10 +98,11 @@ def build(ctx: WorkerContext, cfg: Config) -> Setup:
     plan = None
     if cls.needs_plan(cfg.algorithm):
         nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        network = resolve(cfg.network, cfg.algorithm.schedule_compute_s, nbytes)
         mine = (
             cls.plan(
                 cfg.algorithm,
-                network=cfg.network,
+                network=network,
                 topology=topology,
                 nodes=n,
                 total_steps=total_steps,

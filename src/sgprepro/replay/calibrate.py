@@ -1,0 +1,99 @@
+"""Fit the paper-era parameters on the 4-node column of Table 1 only."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import yaml
+
+from sgprepro.paths import study_dir
+from sgprepro.replay.fit import nelder_mead
+from sgprepro.replay.model import Params, emulate
+from sgprepro.replay.paper import ALGORITHMS, PAPER_STUDY, PaperTable, load_paper_table
+
+CALIBRATION_NODES = 4
+"""The only column of Table 1 the fit sees."""
+CALIBRATION_ITERATIONS = 200
+"""Iterations per calibration replay: noise-free replays reach their steady state long before."""
+STARTS = ((0.12, 0.3, 0.005), (0.2, 0.45, 0.02))
+"""Starting points (compute_s, efficiency, cpu_pass_s) of the deterministic multi-start fit."""
+MAX_EVALS = 160
+"""Evaluations per start (each replays the four calibration cells)."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The fitted parameters and how well they fit the calibration column.
+
+    Attributes:
+        params: the three physical parameters.
+        rms_rel_error: root-mean-square relative error on the calibration cells.
+        paper: the table they were fitted to.
+    """
+
+    params: Params
+    rms_rel_error: float
+    paper: PaperTable
+
+    @property
+    def compute_s(self) -> float:
+        return self.params.compute_s
+
+    @property
+    def message_time_s(self) -> float:
+        return self.params.message_time_s(self.paper)
+
+    @property
+    def cpu_pass_s(self) -> float:
+        return self.params.cpu_pass_s
+
+    @property
+    def latency_s(self) -> float:
+        return self.paper.latency_s
+
+    @property
+    def effective_gbps(self) -> float:
+        return self.paper.line_rate_gbps * self.params.efficiency
+
+
+def _bounded(x: np.ndarray, paper: PaperTable) -> tuple[Params, float]:
+    """Params inside physical bounds, and how far ``x`` was outside them."""
+    hi = min(min(v.values()) for v in paper.s_per_itr.values())
+    lo_b, hi_b = np.array([1e-3, 1e-3, 0.0]), np.array([hi, 1.0, 0.5])
+    clipped = np.clip(x, lo_b, hi_b)
+    return Params(*(float(v) for v in clipped)), float(np.abs(x - clipped).sum())
+
+
+def calibrate(paper: PaperTable | None = None) -> Calibration:
+    """Least squares of the relative errors of the four 4-node cells over (compute_s,
+    efficiency, cpu_pass_s), deterministic multi-start Nelder-Mead."""
+    paper = paper or load_paper_table()
+    n = CALIBRATION_NODES
+    target = {a: paper.s_per_itr[a][n] for a in ALGORITHMS}
+
+    def sse(x: np.ndarray) -> float:
+        params, outside = _bounded(x, paper)
+        pred = {
+            a: emulate(a, n, params, paper, CALIBRATION_ITERATIONS).s_per_itr for a in ALGORITHMS
+        }
+        return sum((pred[a] / target[a] - 1.0) ** 2 for a in ALGORITHMS) + outside
+
+    best = min(
+        (
+            nelder_mead(sse, np.array(s), np.array([0.02, 0.05, 0.005]), MAX_EVALS, 1e-5)
+            for s in STARTS
+        ),
+        key=lambda r: r[1],
+    )
+    params, _ = _bounded(best[0], paper)
+    return Calibration(params, math.sqrt(best[1] / len(ALGORITHMS)), paper)
+
+
+def modern_calibration(paper: PaperTable | None = None) -> Calibration:
+    """The modern what-if's parameters: cited constants from ``workload.yaml``, not fitted."""
+    paper = paper or load_paper_table()
+    work = yaml.safe_load((study_dir(PAPER_STUDY) / "workload.yaml").read_text())["modern"]
+    params = Params(float(work["compute_s"]), float(work["efficiency"]), float(work["cpu_pass_s"]))
+    return Calibration(params, math.nan, paper)
