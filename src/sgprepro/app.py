@@ -166,11 +166,14 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
         return {"status": "skipped", "reason": reason}
     _prepare_wandb(cfg)
     t0 = time.perf_counter()
+    from sgprepro.data import build_dataset
+
+    data = build_dataset(cfg.data)  # once, shared with every forked rank
     try:
         results = launch_local(
             run_worker,
             cfg.nodes,
-            (cfg, str(out)),
+            (cfg, str(out), data),
             backend=backend,
             timeout_s=cfg.comm.timeout_s,
             job_timeout_s=cfg.comm.job_timeout_s,

@@ -145,6 +145,7 @@ class TrainConfig:
     max_steps: int = 0  # >0 caps the iterations per node (debug runs)
     checkpoint_every_epochs: float = 0.0  # 0: no checkpoints
     eval_batch_size: int = 1000
+    eval_subset: int = 0  # >0: mid-run evaluations use the first N validation samples
     # Fault injection for testing failure handling: "" (none), "crash@R:S" (rank R raises before
     # its iteration S, counted from 0) or "hang@R:S" (rank R blocks forever there, so its peers'
     # waits hit comm.timeout_s). Part of the config and of its hash, like every other key.

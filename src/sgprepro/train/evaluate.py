@@ -32,6 +32,18 @@ def evaluate(
 
 
 @torch.no_grad()
+def consensus_distance(z: torch.Tensor, comm: Communicator, step: int) -> float:
+    """mean_i ||z_i - z_bar||. Collective: every rank calls this at the same step."""
+    n = comm.world_size
+    zbar = z.detach().clone()
+    comm.all_reduce_(zbar, step, "consensus all-reduce", record=False)
+    zbar.div_(n)
+    dist_i = torch.tensor([float((z - zbar).norm())], dtype=torch.float64, device=z.device)
+    comm.all_reduce_(dist_i, step, "consensus distance all-reduce", record=False)
+    return float(dist_i) / n
+
+
+@torch.no_grad()
 def consensus_and_average(
     model: nn.Module, z: torch.Tensor, comm: Communicator, step: int
 ) -> tuple[float, list[float], nn.Module]:

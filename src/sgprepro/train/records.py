@@ -112,10 +112,16 @@ class RankRecords:
         )
 
     def global_point(
-        self, step: int, epoch: float, gathered: torch.Tensor, avg_top1: float, distance: float
+        self,
+        step: int,
+        epoch: float,
+        gathered: torch.Tensor,
+        avg_top1: float | None,
+        distance: float,
     ) -> None:
         """Rank 0: the cross-node statistics of one evaluation (``gathered``: [n, 3] of top-1,
-        validation loss and PushSum weight of every node)."""
+        validation loss and PushSum weight of every node; ``avg_top1``: the averaged model's,
+        evaluated at the end only)."""
         rec = {
             "kind": "global",
             "step": step,
@@ -124,11 +130,12 @@ class RankRecords:
             "val/top1_node_min": float(gathered[:, 0].min()),
             "val/top1_node_max": float(gathered[:, 0].max()),
             "val/loss_node_mean": float(gathered[:, 1].mean()),
-            "val/top1_avg_model": avg_top1,
             "consensus/distance": distance,
             "pushsum/weight_min": float(gathered[:, 2].min()),
             "pushsum/weight_max": float(gathered[:, 2].max()),
         }
+        if avg_top1 is not None:
+            rec["val/top1_avg_model"] = avg_top1
         self.metrics.write(rec)
         if self.mirror:
             self.mirror.log({k: v for k, v in rec.items() if k != "kind"}, step=step)

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Subset
 
 from sgprepro.algorithms import Algorithm, RunContext, algorithm_class, build_algorithm
 from sgprepro.comm import Communicator, WorkerContext
@@ -27,7 +28,7 @@ from sgprepro.data import DatasetPair, batches_per_epoch, build_dataset, make_lo
 from sgprepro.models import build_model
 from sgprepro.regime import resolve
 from sgprepro.train.checkpoint import cut_records, load_checkpoint, restore, save_checkpoint
-from sgprepro.train.evaluate import consensus_and_average, evaluate
+from sgprepro.train.evaluate import consensus_and_average, consensus_distance, evaluate
 from sgprepro.train.finalize import LOSS_WINDOW, finalize_run
 from sgprepro.train.records import RankRecords
 from sgprepro.train.schedule import make_lr_fn
@@ -73,12 +74,15 @@ def _setup_logging(rank: int) -> None:
     root.setLevel(logging.INFO if rank == 0 else logging.WARNING)
 
 
-def build(ctx: WorkerContext, cfg: Config) -> Setup:
+def build(ctx: WorkerContext, cfg: Config, data: DatasetPair | None = None) -> Setup:
     """Data, model, optimizer and algorithm of this rank. Collective: the algorithm's plan, when
-    it has one, is computed once by rank 0 and sent to every rank."""
+    it has one, is computed once by rank 0 and sent to every rank.
+
+    ``data``: the dataset pair, when the launcher built it once before forking the ranks (else
+    this rank builds it)."""
     rank, n = ctx.rank, ctx.world_size
     torch.manual_seed(cfg.seed + rank)
-    pair = build_dataset(cfg.data)
+    pair = data if data is not None else build_dataset(cfg.data)
     model: nn.Module = build_model(cfg.model, pair.num_classes, pair.input_shape, seed=cfg.seed)
     model = model.to(ctx.device)
     if cfg.comm.gpus_per_rank > 1:
@@ -170,20 +174,32 @@ def _batches(s: Setup, start_step: int) -> Iterator[tuple[torch.Tensor, torch.Te
 
 
 def _evaluate(s: Setup, records: RankRecords, step: int, final: bool) -> None:
-    """Every node evaluates its own model; synchronous runs (and every run at the end) also
-    compute the cross-node statistics. Collective unless asynchronous and mid-run."""
+    """Every node evaluates its own model. Mid-run: on ``train.eval_subset`` validation samples
+    (all when 0) and, for synchronous algorithms, the consensus distance. At the end: the full
+    validation set, the cross-node statistics and the averaged model. Collective unless
+    asynchronous and mid-run."""
     cfg, algo = s.cfg, s.algo
+    val = s.pair.val
+    if not final and 0 < cfg.train.eval_subset < len(val):  # type: ignore[arg-type]
+        val = Subset(val, range(cfg.train.eval_subset))
     view = getattr(algo, "evaluation_view", nullcontext)
     with view():
-        top1, vloss = evaluate(s.model, s.pair.val, cfg.train.eval_batch_size, s.ctx.device)
+        top1, vloss = evaluate(s.model, val, cfg.train.eval_batch_size, s.ctx.device)
     records.eval_point(step, step / s.ipe, top1, vloss, algo.ps_weight)
     if not algo.synchronous and not final:
         return
     stats = torch.tensor([top1, vloss, algo.ps_weight], dtype=torch.float64, device=s.ctx.device)
     gathered = torch.stack(s.comm.all_gather(stats, step)).cpu()
-    distance, _, avg_model = consensus_and_average(s.model, algo.debiased(), s.comm, step)
+    if final:
+        distance, _, avg_model = consensus_and_average(s.model, algo.debiased(), s.comm, step)
+    else:
+        distance, avg_model = consensus_distance(algo.debiased(), s.comm, step), None
     if s.ctx.rank == 0:
-        avg_top1, _ = evaluate(avg_model, s.pair.val, cfg.train.eval_batch_size, s.ctx.device)
+        avg_top1 = (
+            evaluate(avg_model, s.pair.val, cfg.train.eval_batch_size, s.ctx.device)[0]
+            if avg_model is not None
+            else None
+        )
         records.global_point(step, step / s.ipe, gathered, avg_top1, distance)
 
 
@@ -228,11 +244,16 @@ def _train(s: Setup, out: Path, records: RankRecords, start_step: int, losses: l
     raise AssertionError("unreachable: the batch stream never ends")
 
 
-def run_worker(ctx: WorkerContext, cfg: Config, run_dir: str) -> dict[str, Any]:
-    """Train, evaluate and record one rank. Returns a small status dict."""
+def run_worker(
+    ctx: WorkerContext, cfg: Config, run_dir: str, data: DatasetPair | None = None
+) -> dict[str, Any]:
+    """Train, evaluate and record one rank. Returns a small status dict.
+
+    ``data``: the dataset pair built once by the launcher before forking (None: build it here).
+    """
     out = Path(run_dir)
     _setup_logging(ctx.rank)
-    s = build(ctx, cfg)
+    s = build(ctx, cfg, data)
     start_step, losses = _maybe_resume(s, out)
     records = RankRecords(out, ctx.rank, cfg, s.ipe, s.total_steps, s.message_bytes)
     try:

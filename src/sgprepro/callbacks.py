@@ -1,0 +1,98 @@
+"""Hydra callbacks of a sweep: the study's efficiency, printed when a multirun ends.
+
+Efficiency = summed per-step compute of every run the sweep trained (each rank's thread CPU time
+of forward, backward and the local step, from its trace) / (the sweep's wall time x the machine's
+cores). It says how much of the machine the study spent training rather than starting processes,
+evaluating, exchanging messages or waiting on the scheduler. Written to ``efficiency.json`` in
+the sweep directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def trained_compute_s(run_dir: Path) -> float | None:
+    """Summed per-step compute (all ranks, all iterations) of a finished run, from its traces."""
+    total = 0.0
+    found = False
+    for path in sorted(run_dir.glob("trace_r*.jsonl")):
+        found = True
+        with path.open() as fh:
+            for line in fh:
+                try:
+                    total += float(json.loads(line)["compute_s"])
+                except (ValueError, KeyError):
+                    continue
+    return total if found else None
+
+
+def efficiency(sweep_dir: Path, started: float, wall_s: float, cores: int) -> dict[str, Any]:
+    """The efficiency record of the runs under ``sweep_dir`` that finished after ``started``."""
+    compute = 0.0
+    trained = skipped = 0
+    for done in sorted(Path(sweep_dir).rglob("done")):
+        if "attempts" in done.parts:
+            continue
+        if done.stat().st_mtime < started:
+            skipped += 1
+            continue
+        c = trained_compute_s(done.parent)
+        if c is not None:
+            compute += c
+            trained += 1
+    return {
+        "runs_trained": trained,
+        "runs_already_done": skipped,
+        "compute_s": compute,
+        "wall_s": wall_s,
+        "cores": cores,
+        "efficiency": compute / (wall_s * cores) if wall_s > 0 else None,
+    }
+
+
+class StudyEfficiency(Callback):
+    """Prints and records the study's efficiency at the end of a multirun."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+        self._start_wall = 0.0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._start = time.time()
+        self._start_wall = time.perf_counter()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        rec = efficiency(
+            sweep_dir, self._start, time.perf_counter() - self._start_wall, available_cores()
+        )
+        (sweep_dir / "efficiency.json").write_text(json.dumps(rec, indent=2) + "\n")
+        if rec["runs_trained"]:
+            print(
+                f"study efficiency: {100 * rec['efficiency']:.0f}% = summed per-step compute "
+                f"{rec['compute_s']:.0f} CPU-s / (wall {rec['wall_s']:.0f} s x {rec['cores']} "
+                f"cores); {rec['runs_trained']} runs trained, {rec['runs_already_done']} already "
+                f"done ({sweep_dir / 'efficiency.json'})",
+                flush=True,
+            )
