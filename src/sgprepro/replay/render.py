@@ -38,7 +38,7 @@ def grid(rep: Replay) -> pd.DataFrame:
 
 def adpsgd_ranks(rep: Replay) -> pd.DataFrame:
     """AD-PSGD's two populations: passive and active ranks' mean s/itr per node count."""
-    t = rep.table[rep.table.algorithm == "adpsgd"]
+    t = rep.table[rep.table.passive_s_per_itr.notna()]
     return pd.DataFrame(
         {
             "nodes": t.nodes.to_numpy(),

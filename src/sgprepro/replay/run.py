@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sgprepro.algorithms import algorithm_class
 from sgprepro.replay.calibrate import CALIBRATION_NODES, Calibration, calibrate
 from sgprepro.replay.model import emulate
 from sgprepro.replay.paper import ALGORITHMS
@@ -70,6 +71,7 @@ def _cells(cal: Calibration, modern: bool) -> pd.DataFrame:
     paper = cal.paper
     rows = []
     for algo in (*ALGORITHMS, *EXTRA_ALGORITHMS):
+        populations = not algorithm_class(algo).synchronous  # AD-PSGD: passive and active ranks
         for n in paper.nodes:
             res = emulate(algo, n, cal.params, paper, paper.iters_per_epoch[n], modern)
             pub = paper.s_per_itr.get(algo, {}).get(n, np.nan)
@@ -85,8 +87,8 @@ def _cells(cal: Calibration, modern: bool) -> pd.DataFrame:
                     "used_for_calibration": n == CALIBRATION_NODES
                     and algo in ALGORITHMS
                     and not modern,
-                    "passive_s_per_itr": float(ranks[0::2].mean()) if algo == "adpsgd" else np.nan,
-                    "active_s_per_itr": float(ranks[1::2].mean()) if algo == "adpsgd" else np.nan,
+                    "passive_s_per_itr": float(ranks[0::2].mean()) if populations else np.nan,
+                    "active_s_per_itr": float(ranks[1::2].mean()) if populations else np.nan,
                 }
             )
     return pd.DataFrame(rows)

@@ -26,7 +26,6 @@ TIME_LABELS = {
 }
 _TIME_ROWS = {"emulated": "s_per_itr", "wall": "wall_s_per_itr"}
 _CURVE_TIME = {"emulated": "time/emulated_s", "wall": "time/wall_s"}
-NAMES = {"sgp": "SGP", "osgp": "Overlap SGP", "dpsgd": "D-PSGD", "adpsgd": "AD-PSGD"}
 
 
 def _figure(
@@ -252,7 +251,7 @@ def replay_figure(table: pd.DataFrame) -> Figure:
             t.emulated_s_per_itr,
             "o-",
             color=color,
-            label=f"{NAMES.get(algo, algo)}, emulated",
+            label=f"{algo}, emulated",
         )
         if t.published_s_per_itr.notna().any():
             ax.plot(
@@ -261,7 +260,7 @@ def replay_figure(table: pd.DataFrame) -> Figure:
                 "s--",
                 mfc="none",
                 color=color,
-                label=f"{NAMES.get(algo, algo)}, published",
+                label=f"{algo}, published",
             )
     cal = table[table.used_for_calibration]
     if len(cal):
@@ -280,7 +279,7 @@ def replay_figure(table: pd.DataFrame) -> Figure:
 def gossip_map(frame: pd.DataFrame) -> Figure:
     """Where gossip wins: each gossip algorithm's speed-up over AllReduce on a grid of latency and
     transfer time (both relative to compute), the paper's 10 GbE point marked."""
-    algos = [a for a in ("sgp", "osgp", "dpsgd", "adpsgd") if a in set(frame.algorithm)]
+    algos = list(dict.fromkeys(frame.algorithm))
     fig, axes = _figure(1, len(algos), width=3.8, height=3.8)
     grid = frame[~frame.paper]
     lats = sorted(set(grid.latency_over_compute))
@@ -312,7 +311,7 @@ def gossip_map(frame: pd.DataFrame) -> Figure:
         ax.set_xticks(np.arange(len(trs)) + 0.5, [f"{t:g}" for t in trs], fontsize=7)
         ax.set_yticks(np.arange(len(lats)) + 0.5, [f"{v:g}" for v in lats], fontsize=7)
         ax.set_xlabel("message transfer time / compute")
-        ax.set_title(f"{NAMES.get(algo, algo)} ({p.speedup:.1f}x at the paper's point)", fontsize=9)
+        ax.set_title(f"{algo} ({p.speedup:.1f}x at the paper's point)", fontsize=9)
     axes[0].set_ylabel("latency / compute")
     if image is not None:
         fig.colorbar(image, ax=axes, label="speed-up over AllReduce (emulated)")
