@@ -1,7 +1,7 @@
 """AD-PSGD (Lian et al. 2018) as the SGP paper ran it: asynchronous pairwise averaging.
 
 Per node, a trainer and a gossip loop run concurrently (``gossip_sgd_adpsgd.py`` and
-``BilatGossipDataParallel`` of the original code; Sec. 2 of the SGP reference notes):
+``BilatGossipDataParallel`` of the original code, branch ``main``):
 
 * the **gossip loop** owns the gossip copy x of the parameters and its own optimizer (momentum
   local). Each loop iteration applies the gradient the trainer handed over, if any, then gossips
@@ -68,6 +68,14 @@ STOP_FLAG_KEY = "adpsgd/budget_spent"
 STOP_ROUND_KEY = "adpsgd/stop_round"
 PASSIVE_POLL_S = 0.0005
 """Real clock: how long a passive gossip loop sleeps when nothing has arrived."""
+HANDOVER_POLL_S = 0.05
+"""Real clock: how often a waiting trainer re-checks for a failed gossip loop."""
+DRAIN_POLL_S = 0.02
+"""Real clock: how long a stopped gossip loop waits for the trainer's last gradients per poll."""
+JOIN_GRACE_S = 5.0
+"""Real clock: time beyond comm.timeout_s to wait for the gossip thread to end."""
+STOP_MARGIN_EXTRA_ROUNDS = 2
+"""Real clock: handshake rounds added to (n - 1) x cycle in the agreed stop margin."""
 
 
 @register
@@ -341,7 +349,9 @@ class _RealClock:
         self.a = algo
         self.store = store
         n = algo.world_size
-        self.margin = algo.config.gossip_margin_rounds or ((n - 1) * algo.graph.cycle_length + 2)
+        self.margin = algo.config.gossip_margin_rounds or (
+            (n - 1) * algo.graph.cycle_length + STOP_MARGIN_EXTRA_ROUNDS
+        )
         self._lock = threading.Lock()
         self._slot: queue.Queue = queue.Queue(maxsize=1)
         self._trainer_done = threading.Event()
@@ -399,7 +409,7 @@ class _RealClock:
         while True:
             self._raise_if_failed()
             try:
-                self._slot.put((grad, lr), timeout=0.05)
+                self._slot.put((grad, lr), timeout=HANDOVER_POLL_S)
                 return
             except queue.Full:
                 if time.perf_counter() > deadline:
@@ -506,7 +516,7 @@ class _RealClock:
         timeout_s = self.a.comm.timeout_s
         deadline = time.perf_counter() + timeout_s
         while not self._trainer_done.is_set():
-            self._apply_gradient(wait_s=0.02)
+            self._apply_gradient(wait_s=DRAIN_POLL_S)
             if time.perf_counter() > deadline:
                 raise CommError(
                     f"rank {self.a.rank}: the trainer did not stop within {timeout_s:.1f}s "
@@ -517,7 +527,7 @@ class _RealClock:
     def finish(self) -> None:
         self._trainer_done.set()
         timeout_s = self.a.comm.timeout_s
-        self._thread.join(timeout=timeout_s + 5)
+        self._thread.join(timeout=timeout_s + JOIN_GRACE_S)
         if self._thread.is_alive():
             raise CommError(
                 f"rank {self.a.rank}: gossip loop did not stop within {timeout_s:.1f}s "

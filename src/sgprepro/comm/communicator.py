@@ -42,11 +42,9 @@ class SentLog:
     """Messages sent by this rank in the current step: [peer, bytes] (peer -1: collective payload)."""
 
     entries: list[list[int]] = field(default_factory=list)
-    total_bytes: int = 0
 
     def add(self, peer: int, nbytes: int) -> None:
         self.entries.append([peer, nbytes])
-        self.total_bytes += nbytes
 
     def take(self) -> list[list[int]]:
         out, self.entries = self.entries, []

@@ -210,8 +210,7 @@ class NetworkConfig:
     def message_time(self, nbytes: float) -> float:
         """Noise-free time of one message: ``latency_s + 8 nbytes / (bandwidth_gbps 1e9 eff)``.
 
-        Example: 102,228,128 bytes (ResNet-50 fp32) at 10 Gbit/s line rate take 0.0818 s (Sec. 6 of
-        the reference notes).
+        Example: 102,228,128 bytes (ResNet-50 fp32) at 10 Gbit/s line rate take 0.0818 s.
         """
         self._absolute("message time")
         return self.latency_s + self.transfer_time(nbytes)

@@ -1,7 +1,7 @@
 """AD-PSGD as the paper ran it, in emulated time: the gossip rounds, the trainers and their schedule.
 
 Semantics (``gossip_sgd_adpsgd.py`` and ``BilatGossipDataParallel``/``BilatPushPull`` of the
-original code; Sec. 2 of the SGP reference notes):
+original code, branch ``main``):
 
 * **Gossip loop** (one per node, beside its trainer) over rounds r = 0, 1, ...; in round r each
   node meets its partner of round r on the bipartite graph (a node's round index advances only

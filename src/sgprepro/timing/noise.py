@@ -12,6 +12,10 @@ import numpy as np
 
 from sgprepro.network import NetworkConfig
 
+COMPUTE_NOISE_STREAM = 1
+"""RNG stream id of the compute-noise factors (``default_rng((seed, COMPUTE_NOISE_STREAM))``);
+per-message jitter uses ``sgprepro.timing.engine.JITTER_STREAM``."""
+
 
 def _factors(
     shape: tuple[int, int],
@@ -20,7 +24,7 @@ def _factors(
     straggler_slowdown: float,
     seed: int,
 ) -> np.ndarray:
-    rng = np.random.default_rng((seed, 1))
+    rng = np.random.default_rng((seed, COMPUTE_NOISE_STREAM))
     factor = np.ones(shape)
     if compute_cv > 0.0:
         sigma2 = np.log1p(compute_cv**2)  # lognormal with mean 1 and the requested CV

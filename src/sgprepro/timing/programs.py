@@ -6,7 +6,8 @@ share one lockstep driver (:func:`run_lockstep`): iteration ``t`` of every rank 
 iteration ``t - 1`` ended, computes for ``compute_s[rank, t]``, and ends when the pattern's waits
 are over. The asynchronous AD-PSGD pattern is event driven (:mod:`sgprepro.timing.gossip_async`).
 
-Patterns (Sec. 2 and 6 of the SGP reference notes; Alg. 1 of Assran et al. 2019):
+Patterns (Alg. 1 and Sec. 6 of Assran et al. 2019; ``gossip_module/`` of the original code, tag
+``sgp_pytorch0.5``):
 
 * ``allreduce``: after compute, a synchronising all-reduce of the message that starts when every
   rank has arrived (``buckets=0``); or ``buckets`` gradient all-reduces, one after another, bucket

@@ -1,7 +1,8 @@
 """The outcome of one replay: every rank's iteration end times, and s/itr measured as the paper did.
 
-Seconds per iteration (Sec. 5 of the SGP reference notes): per rank, the running mean of the time
-between consecutive iteration ends; the table figure is the mean of those over ranks. Like the
+Seconds per iteration as Table 1 of Assran et al. 2019 measured them (the original code's batch
+meters): per rank, the running mean of the time between consecutive iteration ends; the table
+figure is the mean of those over ranks. Like the
 original code's meters (``--num_itr_ignore``, default 10 in its ``main`` branch), the first
 iterations are left out, so start-up effects (an AD-PSGD trainer's first, unthrottled hand-over,
 an OSGP pipeline filling) do not bias the mean: a rank's figure is

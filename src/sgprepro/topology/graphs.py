@@ -22,10 +22,6 @@ def _log2_floor(x: int) -> int:
     return x.bit_length() - 1
 
 
-def is_power_of_two(n: int) -> bool:
-    return n >= 1 and (n & (n - 1)) == 0
-
-
 class Topology(ABC):
     """A time-varying communication graph over ``n`` nodes.
 
@@ -69,10 +65,6 @@ class Topology(ABC):
     @abstractmethod
     def in_peers(self, rank: int, step: int, num_peers: int = 1) -> tuple[int, ...]:
         """Ranks that ``rank`` receives from in round ``step``."""
-
-    def edges(self, step: int, num_peers: int = 1) -> list[tuple[int, int]]:
-        """All directed edges (src, dst) of round ``step``."""
-        return [(i, j) for i in range(self.n) for j in self.out_peers(i, step, num_peers)]
 
     def describe(self) -> str:
         return f"{self.name}(n={self.n})"

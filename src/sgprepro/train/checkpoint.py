@@ -18,6 +18,9 @@ import torch
 
 from sgprepro.algorithms import Algorithm
 
+LOSS_WINDOW = 20
+"""Last iterations whose mean training loss is a run's ``train/loss`` (kept in checkpoints)."""
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +46,7 @@ def save_checkpoint(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "algorithm": algo.state_dict(),
-            "losses": losses[-20:],
+            "losses": losses[-LOSS_WINDOW:],
             "rng": torch.get_rng_state(),
         },
         tmp,

@@ -12,9 +12,7 @@ from sgprepro.config import Config, cell_of, config_dict, config_hash
 from sgprepro.emulation import emulate_run, estimate_s_per_itr
 from sgprepro.regime import paper_calibration, ratios
 from sgprepro.tracking import read_jsonl, write_json_atomic
-
-LOSS_WINDOW = 20
-"""Last iterations whose mean training loss is a run's ``train/loss``."""
+from sgprepro.train.checkpoint import LOSS_WINDOW
 
 __all__ = ["LOSS_WINDOW", "estimate_s_per_itr", "finalize_run", "run_identity"]
 
