@@ -16,6 +16,7 @@ from sgprepro.algorithms.adpsgd import ADPSGD, matrix_run
 from sgprepro.comm import Communicator
 from sgprepro.comm.launch import launch_local
 from sgprepro.network import NetworkConfig
+from sgprepro.regime import resolve
 from sgprepro.topology import BipartiteExponentialGraph, PeersSchedule
 from tests.distributed.helpers import closure_for, make_model, make_optimizer
 
@@ -91,7 +92,7 @@ def _schedule(n: int):
     nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
     return ADPSGD.plan(
         CONFIG,
-        network=PAPER_LIKE,
+        network=resolve(PAPER_LIKE, CONFIG.schedule_compute_s, nbytes),
         topology=BipartiteExponentialGraph(n),
         nodes=n,
         total_steps=STEPS,
