@@ -50,12 +50,12 @@ reproduce-table: $(STAMP)
 	@echo "== training: 16 runs of multirun/$(STUDY) (finished runs are skipped, failed ones re-run)"
 	WANDB_SILENT=true $(PY) -m sgprepro.train -m +sweep=$(STUDY) hydra.sweep.dir=$(RUNS)
 	@echo "== report: $(REPORT)"
-	$(PY) -m sgprepro.results --runs $(RUNS) --study experiments/$(STUDY) --out $(REPORT) --replay-paper --networks ideal,ib_100g,eth_10g,wan
+	$(PY) -m sgprepro.results --runs $(RUNS) --study experiments/$(STUDY) --out $(REPORT) --replay-paper --networks all
 endif
 
 table: $(STAMP) ## rebuild reports/ from existing records, no training (SOURCE=wandb:<entity>/<project> reads W&B)
 	$(PY) -m sgprepro.results --study experiments/$(STUDY) --out $(REPORT) --replay-paper \
-	  $(if $(SOURCE),,--networks ideal,ib_100g,eth_10g,wan) \
+	  $(if $(SOURCE),,--networks all) \
 	  $(if $(SOURCE),--source $(SOURCE),--runs $(RUNS))
 
 replay-paper-timing: $(STAMP) ## the timing engine on the paper's workload: predicted vs published s/itr (emulated)

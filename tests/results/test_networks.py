@@ -41,7 +41,7 @@ def test_reemulation_reproduces_the_run_and_slower_networks_cost_more(compose_cf
     cfg = validate(compose_cfg(["debug=tiny", "nodes=4", "algorithm=allreduce"]))
     result = run_job(cfg, tmp_path)
     assert result["status"] == "ok"
-    own = emulate_under(tmp_path, load_preset("eth_10g")).timing.s_per_itr
+    own = emulate_under(tmp_path, load_preset(cfg.network.name)).timing.s_per_itr
     assert own == result["summary"]["time/emulated_s_per_itr"]  # identical, not approximately
     ideal = emulate_under(tmp_path, load_preset("ideal")).timing.s_per_itr
     wan = emulate_under(tmp_path, load_preset("wan")).timing.s_per_itr

@@ -5,11 +5,10 @@ reads a preset without Hydra. The timing engine (:mod:`sgprepro.timing`) replays
 """
 
 from sgprepro.network.config import (
-    PRESETS,
     NetworkConfig,
     list_presets,
     load_preset,
     network_conf_dir,
 )
 
-__all__ = ["PRESETS", "NetworkConfig", "list_presets", "load_preset", "network_conf_dir"]
+__all__ = ["NetworkConfig", "list_presets", "load_preset", "network_conf_dir"]

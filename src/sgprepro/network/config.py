@@ -21,9 +21,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-PRESETS: tuple[str, ...] = ("eth_10g", "ib_100g", "wan", "ideal")
-"""Presets shipped in ``conf/network/``."""
-
 _FLOAT_KEYS: tuple[str, ...] = (
     "efficiency",
     "jitter_s",
@@ -244,8 +241,10 @@ class NetworkConfig:
 
 
 def network_conf_dir() -> Path:
-    """The repository's ``conf/network`` directory (the package is installed from ``src/``)."""
-    return Path(__file__).resolve().parents[3] / "conf" / "network"
+    """The ``conf/network`` directory of the Hydra configs: every preset is a file there."""
+    from sgprepro.paths import conf_dir
+
+    return conf_dir() / "network"
 
 
 def list_presets(conf_dir: str | Path | None = None) -> list[str]:

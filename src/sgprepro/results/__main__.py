@@ -14,6 +14,15 @@ from pathlib import Path
 from sgprepro.results.report import write_report
 
 
+def _networks(spec: str) -> tuple[str, ...]:
+    """``--networks``: 'all' is every preset of conf/network/, else a comma-separated list."""
+    if spec.strip() == "all":
+        from sgprepro.network import list_presets
+
+        return tuple(list_presets())
+    return tuple(n for n in spec.split(",") if n)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sgprepro.results",
@@ -36,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "--networks",
         default="",
         help="re-emulate every run under these network presets, comma-separated "
-        "(e.g. ideal,ib_100g,eth_10g,wan)",
+        "(e.g. ideal,eth_10g,wan), or 'all' for every preset in conf/network/",
     )
     parser.add_argument(
         "--formats", default="png,pdf", help="figure formats, comma-separated ('' saves none)"
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         source=args.source,
         formats=formats,
         dpi=args.dpi,
-        networks=tuple(n for n in args.networks.split(",") if n),
+        networks=_networks(args.networks),
     )
     print(report.markdown)
     problems = report.collected.problems

@@ -13,10 +13,8 @@ import pandas as pd
 
 from sgprepro.results.layout import Layout
 
-NETWORKS: tuple[str, ...] = ("ideal", "ib_100g", "eth_10g", "wan")
 
-
-def emulate_networks(runs: pd.DataFrame, networks: Sequence[str] = NETWORKS) -> pd.DataFrame:
+def emulate_networks(runs: pd.DataFrame, networks: Sequence[str]) -> pd.DataFrame:
     """Long frame (algorithm, nodes, seed, network, s_per_itr) for every finished run."""
     from sgprepro.emulation import emulate_under
     from sgprepro.network import load_preset
@@ -38,9 +36,7 @@ def emulate_networks(runs: pd.DataFrame, networks: Sequence[str] = NETWORKS) -> 
     return pd.DataFrame(rows, columns=["algorithm", "nodes", "seed", "network", "s_per_itr"])
 
 
-def networks_table(
-    long: pd.DataFrame, layout: Layout, networks: Sequence[str] = NETWORKS
-) -> pd.DataFrame:
+def networks_table(long: pd.DataFrame, layout: Layout, networks: Sequence[str]) -> pd.DataFrame:
     """Rows (algorithm, network), columns nodes: emulated s/itr (mean over seeds) and, in
     parentheses, the speed-up over the layout's baseline (AllReduce) on the same network and nodes."""
     mean = long.groupby(["algorithm", "network", "nodes"])["s_per_itr"].mean()
@@ -62,7 +58,7 @@ def networks_table(
     return pd.DataFrame(records)
 
 
-def networks_caption(long: pd.DataFrame, networks: Sequence[str] = NETWORKS) -> str:
+def networks_caption(long: pd.DataFrame, networks: Sequence[str]) -> str:
     return (
         "EMULATED seconds per iteration of the same runs under each network condition "
         f"({', '.join(networks)}; presets in conf/network/): the timing engine replays each run's "
