@@ -43,7 +43,7 @@ def plan(cfg: Config) -> str:
     )
     return (
         f"would launch {cfg.algorithm.name} on nodes={cfg.nodes} "
-        f"(topology={resolve_topology_name(cfg)}, network={cfg.network.name}, "
+        f"(topology={resolve_topology_name(cfg) or 'none'}, network={cfg.network.name}, "
         f"model={cfg.model.name}, data={cfg.data.name}, epochs={cfg.optim.epochs:g}, "
         f"batch/node={cfg.optim.batch_size}, seed={cfg.seed}) -> {where}"
     )
