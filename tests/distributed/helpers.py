@@ -170,3 +170,50 @@ def run_reference_case(case: str, n: int, steps: int = STEPS) -> ReferenceRun:
         )
     ref.finish()
     return ref
+
+
+def preset_cases(n: int) -> dict[str, tuple[AlgorithmConfig, Topology | None, PeersSchedule]]:
+    """Every algorithm preset of conf/algorithm/ whose class has a matrix-form twin, composed as
+    ``algorithm=<preset>`` and validated like a run: (algorithm config, graph, peers schedule).
+    A new algorithm's preset is covered without touching this file."""
+    from sgprepro.algorithms import algorithm_class
+    from sgprepro.config import build_topology, peers_schedule, validate
+    from sgprepro.paths import conf_dir
+    from tests.conftest import compose_config
+
+    out = {}
+    for path in sorted((conf_dir() / "algorithm").glob("*.yaml")):
+        cfg = validate(compose_config([f"nodes={n}", f"algorithm={path.stem}"]))
+        if algorithm_class(cfg.algorithm.name).has_oracle:
+            out[path.stem] = (cfg.algorithm, build_topology(cfg), peers_schedule(cfg))
+    return out
+
+
+def run_preset(ctx, cases: dict, steps: int = STEPS) -> dict:
+    """Worker: every preset case for ``steps`` iterations; the de-biased parameters of each."""
+    out = {}
+    for name, (algo_cfg, topo, peers) in cases.items():
+        model = make_model()
+        opt = make_optimizer(model)
+        comm = Communicator(ctx.rank, ctx.world_size, ctx.timeout_s)
+        algo = build_algorithm(algo_cfg, model, opt, comm, topo, peers, lr_fn)
+        for step in range(steps):
+            algo.train_step(step, step / STEPS_PER_EPOCH, closure_for(model, opt, ctx.rank, step))
+        algo.finish()
+        out[name] = algo.debiased().clone()
+    return out
+
+
+def reference_preset(case: tuple, n: int, steps: int = STEPS) -> torch.Tensor:
+    algo_cfg, topo, peers = case
+    models = [make_model() for _ in range(n)]
+    opts = [make_optimizer(m) for m in models]
+    ref = ReferenceRun(algo_cfg, models, opts, topo, peers, lr_fn)
+    for step in range(steps):
+        ref.step(
+            step,
+            step / STEPS_PER_EPOCH,
+            [closure_for(m, o, r, step) for r, (m, o) in enumerate(zip(models, opts, strict=True))],
+        )
+    ref.finish()
+    return ref.params()

@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from sgprepro.comm.launch import launch_local
-from tests.distributed.helpers import CASES, run_all_cases, run_reference_case
+from tests.distributed.helpers import (
+    CASES,
+    preset_cases,
+    reference_preset,
+    run_all_cases,
+    run_preset,
+    run_reference_case,
+)
 
 pytestmark = pytest.mark.dist
 
@@ -102,3 +109,29 @@ def test_bytes_per_iteration(distributed):
     assert set(results[0]["allreduce_param_avg"]["bytes"]) == {d * elem}
     two_then_one = results[0]["sgp_phonebook_2peers_then_1"]["bytes"]
     assert two_then_one[0] == 2 * (d + 1) * elem and two_then_one[-1] == (d + 1) * elem
+
+
+@pytest.fixture(scope="module", params=[4, 8], ids=lambda n: f"n{n}")
+def presets(request):
+    n = request.param
+    cases = preset_cases(n)
+    results = launch_local(run_preset, n, (cases,), timeout_s=30, job_timeout_s=240)
+    return n, cases, results
+
+
+def test_every_algorithm_preset_matches_its_oracle(presets):
+    """Each conf/algorithm preset with a matrix-form twin (allreduce, allreduce_ddp, dpsgd,
+    local_sgd, osgp, sgp, sgp_2peer, sgp_delayed, ...), composed as a run would be."""
+    n, cases, results = presets
+    assert {"sgp", "sgp_2peer", "local_sgd", "osgp", "dpsgd", "allreduce"} <= set(cases)
+    start = reference_preset(cases["sgp"], n, steps=0)[0]
+    for name, case in cases.items():
+        expected = reference_preset(case, n)
+        assert _rel_err(expected[0], start) > 1e-2, f"{name}: the model did not move"
+        for rank in range(n):
+            got = results[rank][name]
+            assert _rel_err(got, expected[rank]) < RTOL, f"{name}: rank {rank} differs"
+    # the variants are different algorithms, not renamed copies
+    sgp = torch.stack([results[r]["sgp"] for r in range(n)])
+    for other in ("sgp_2peer", "local_sgd"):
+        assert _rel_err(torch.stack([results[r][other] for r in range(n)]), sgp) > 1e-3

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from sgprepro.algorithms import adpsgd, allreduce, dpsgd, osgp, sgp, sgp_delayed  # noqa: F401
+from sgprepro.algorithms import (  # noqa: F401  (each module registers its class)
+    adpsgd,
+    allreduce,
+    dpsgd,
+    local_sgd,
+    osgp,
+    sgp,
+    sgp_delayed,
+)
 from sgprepro.algorithms.base import Algorithm, Closure, LrFn, RunContext, StepInfo
 from sgprepro.algorithms.matrix import MatrixState
 from sgprepro.algorithms.registry import algorithm_class, algorithm_names, register
