@@ -1,15 +1,14 @@
 """The distributed algorithms behind one interface (:class:`Algorithm`), one module each.
 
-Importing this package registers every algorithm; :func:`algorithm_class` returns the class of a
-name and :func:`algorithm_names` lists them. Adding an algorithm is one module with a registered
-class (see docs/extending.md).
+Importing this package imports every module in it, and each algorithm module registers its class;
+:func:`algorithm_class` returns the class of a name and :func:`algorithm_names` lists them. Adding
+an algorithm is one module with a registered class and one config (see docs/extending.md).
 """
 
 from __future__ import annotations
 
 import torch
 
-from sgprepro.algorithms import (  # noqa: F401  (each module registers its class)
     adpsgd,
     allreduce,
     dpsgd,
@@ -18,12 +17,20 @@ from sgprepro.algorithms import (  # noqa: F401  (each module registers its clas
     sgp,
     sgp_delayed,
 )
+import importlib
+import pkgutil
+
 from sgprepro.algorithms.base import Algorithm, Closure, LrFn, RunContext, StepInfo
 from sgprepro.algorithms.matrix import MatrixState
 from sgprepro.algorithms.registry import algorithm_class, algorithm_names, register
 from sgprepro.comm import Communicator
 from sgprepro.schema import AlgorithmConfig
 from sgprepro.topology import PeersSchedule, Topology
+
+_INFRASTRUCTURE = {"base", "matrix", "registry"}
+for _module in pkgutil.iter_modules(__path__):  # every other module is an algorithm: import it,
+    if _module.name not in _INFRASTRUCTURE:  # so its class registers itself
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def build_algorithm(
