@@ -7,18 +7,10 @@ an algorithm is one module with a registered class and one config (see docs/exte
 
 from __future__ import annotations
 
-import torch
-
-    adpsgd,
-    allreduce,
-    dpsgd,
-    local_sgd,
-    osgp,
-    sgp,
-    sgp_delayed,
-)
 import importlib
 import pkgutil
+
+import torch
 
 from sgprepro.algorithms.base import Algorithm, Closure, LrFn, RunContext, StepInfo
 from sgprepro.algorithms.matrix import MatrixState
