@@ -40,7 +40,9 @@ def _mlp(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.
             f"model.mlp_hidden={spec.mlp_hidden}, model.mlp_layers={spec.mlp_layers}: need "
             f"mlp_hidden>=1 and mlp_layers>=0; set model.mlp_hidden=32 model.mlp_layers=1"
         )
-    return MLP(math.prod(input_shape), num_classes, spec.mlp_hidden, spec.mlp_layers)
+    return MLP(
+        math.prod(input_shape), num_classes, spec.mlp_hidden, spec.mlp_layers, spec.mlp_batchnorm
+    )
 
 
 def _resnet20(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:

@@ -51,14 +51,21 @@ class MLP(nn.Module):
         num_classes: number of classes.
         hidden: units per hidden layer.
         layers: number of hidden layers (0 gives a linear classifier).
+        batchnorm: BatchNorm after each hidden linear layer (which then has no bias); its
+            statistics stay local to each node, as the paper's ResNet-50's do.
     """
 
-    def __init__(self, in_features: int, num_classes: int, hidden: int, layers: int) -> None:
+    def __init__(
+        self, in_features: int, num_classes: int, hidden: int, layers: int, batchnorm: bool = False
+    ) -> None:
         super().__init__()
         blocks: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for _ in range(layers):
-            blocks += [nn.Linear(width, hidden), nn.ReLU()]
+            if batchnorm:
+                blocks += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
+            else:
+                blocks += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
         blocks.append(nn.Linear(width, num_classes))
         self.net = nn.Sequential(*blocks)

@@ -26,6 +26,8 @@ class ModelSpec:
             each node, as in the paper).
         mlp_hidden: ``mlp`` only: units per hidden layer.
         mlp_layers: ``mlp`` only: number of hidden layers (0 gives a linear classifier).
+        mlp_batchnorm: ``mlp`` only: BatchNorm after each hidden layer (statistics local to
+            each node).
         resnet20_width: ``resnet20`` only: channels of the first stage (stages use w, 2w, 4w;
             He et al. 2016 use 16).
     """
@@ -35,4 +37,5 @@ class ModelSpec:
     cnn_batchnorm: bool = True
     mlp_hidden: int = 32
     mlp_layers: int = 1
+    mlp_batchnorm: bool = False
     resnet20_width: int = 16
