@@ -4,12 +4,61 @@ files outside the run folders is refused before Hydra creates anything."""
 from __future__ import annotations
 
 import pytest
+from omegaconf import OmegaConf
 
+from sgprepro.config import ConfigError
+from sgprepro.train.callbacks import check_sweep_folders
 from tests.faults.helpers import error_lines, run_cli
 
-pytestmark = [pytest.mark.dist, pytest.mark.slow]
+
+def _sweep(task: list[str], params: dict | None = None, study: str = "adhoc"):
+    return OmegaConf.create(
+        {
+            "study": study,
+            "network": {"name": "eth_10g"},
+            "hydra": {
+                "overrides": {"task": task},
+                "sweeper": {"params": params or {}},
+                "job": {"config": {"override_dirname": {"exclude_keys": ["study", "data.root"]}}},
+            },
+        }
+    )
 
 
+@pytest.mark.parametrize(
+    ("task", "params", "study", "words"),
+    [
+        ([], None, "../x", "study=../x: a study name is a folder name"),
+        (["study=a,../../b"], None, "adhoc", "study=../../b: a study name"),
+        ([], {"study": "a,b/c"}, "adhoc", "study=b/c: a study name"),
+        (["network.name=ok,.."], None, "adhoc", "network.name=..: a network condition"),
+        (
+            ["train.inject_fault=../../../../etc"],
+            None,
+            "adhoc",
+            "train.inject_fault=../../../../etc in a sweep: each override is part of its cell's",
+        ),
+        (["optim.epochs=1,2", "data.num_samples=../x"], None, "adhoc", "data.num_samples=../x"),
+    ],
+)
+def test_a_sweep_whose_folders_would_leave_it_is_refused(task, params, study, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_sweep_folders(_sweep(task, params, study))
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_sweep_with_ordinary_values_passes() -> None:
+    check_sweep_folders(
+        _sweep(
+            ["nodes=4,8", "data.root=../data", "train.inject_fault=''"],
+            {"algorithm": "sgp,allreduce"},
+            "table1_eth10g",
+        )
+    )
+
+
+@pytest.mark.dist
+@pytest.mark.slow
 def test_an_invalid_cell_is_skipped_and_the_others_run(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "nodes=1,2", "debug=tiny", f"hydra.sweep.dir={sweep}"], tmp_path)
@@ -23,6 +72,8 @@ def test_an_invalid_cell_is_skipped_and_the_others_run(tmp_path) -> None:
     assert not (sweep / "sgp-n1-eth_10g-s0" / "run.json").exists()
 
 
+@pytest.mark.dist
+@pytest.mark.slow
 def test_a_study_name_outside_the_repository_is_refused_before_anything_is_written(
     tmp_path,
 ) -> None:

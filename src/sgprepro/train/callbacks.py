@@ -57,23 +57,49 @@ def job_config(config: DictConfig) -> DictConfig:
     return cfg
 
 
-def folder_values(config: DictConfig) -> dict[str, list[Any]]:
-    """Every value a folder-name key takes in this sweep: the base config's and each swept one."""
-    values: dict[str, list[Any]] = {
-        key: [OmegaConf.select(config, key, default=None)] for key in FOLDER_KEYS
-    }
+def sweep_values(config: DictConfig) -> dict[str, list[str]]:
+    """key -> every value it takes in this sweep (command line and ``hydra.sweeper.params``)."""
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     overrides = [f"{k}={v}" for k, v in params.items()]
     overrides += list(OmegaConf.select(config, "hydra.overrides.task", default=None) or [])
+    values: dict[str, list[str]] = {}
     for override in OverridesParser.create().parse_overrides(overrides):
-        key = override.key_or_group
-        if key not in values:
-            continue
+        out = values.setdefault(override.key_or_group, [])
         if override.is_sweep_override():
-            values[key].extend(override.sweep_string_iterator())
+            out.extend(override.sweep_string_iterator())
         else:
-            values[key].append(override.get_value_element_as_str())
+            out.append(override.get_value_element_as_str())
     return values
+
+
+def check_sweep_folders(config: DictConfig) -> None:
+    """Every folder a cell of this sweep would get stays a folder of the sweep.
+
+    ``study`` and ``network.name`` are folder names (checked as such in the base config and in
+    every swept value); any other override not in ``override_dirname.exclude_keys`` becomes part
+    of the cell's folder name, so a ``..`` in its value would climb out of the sweep.
+
+    Raises:
+        ConfigError: one line naming the key and the value.
+    """
+    swept = sweep_values(config)
+    for key, (what, example) in FOLDER_KEYS.items():
+        for value in [OmegaConf.select(config, key, default=None), *swept.get(key, [])]:
+            check_folder_name(key, value, what, example)
+    excluded = set(
+        OmegaConf.select(config, "hydra.job.config.override_dirname.exclude_keys", default=None)
+        or []
+    )
+    for key, values in swept.items():
+        if key in excluded or key in FOLDER_KEYS:
+            continue
+        for value in values:
+            if ".." in str(value).split("/"):
+                raise ConfigError(
+                    f"{key}={value} in a sweep: each override is part of its cell's folder name "
+                    "(hydra.sweep.subdir), and '..' would put that folder outside the sweep; "
+                    f"give {key} an absolute path"
+                )
 
 
 class EarlyChecks(Callback):
@@ -89,10 +115,7 @@ class EarlyChecks(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         SKIPPED.clear()
         try:
-            for key, values in folder_values(config).items():
-                what, example = FOLDER_KEYS[key]
-                for value in values:
-                    check_folder_name(key, value, what, example)
+            check_sweep_folders(config)
         except ConfigError as exc:
             fail(f"{exc} (no cell was started)")
 
