@@ -25,15 +25,27 @@ from tests.faults.helpers import (
 )
 
 
+def _job_process(cfg, run_dir) -> int:
+    """A job process as the CLI runs it (run_job in the main thread), forked from this one."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if app.run_job(cfg, run_dir)["status"] == "ok" else 1
+        finally:
+            os._exit(code)
+    return pid
+
+
 @pytest.mark.dist
 @pytest.mark.slow
 def test_sigkill_of_the_job_takes_every_worker_and_frees_the_folder(compose_cfg, tmp_path) -> None:
     run_dir = tmp_path / "run"
-    proc = start_cli(["nodes=4", *ENDLESS, f"hydra.run.dir={run_dir}"], tmp_path)
+    job = _job_process(validate(compose_cfg(["nodes=4", *ENDLESS])), run_dir)
     try:
         ranks = wait_for(
             lambda: (
-                len(w := workers(proc.pid)) == 4
+                len(w := workers(job)) == 4
                 and all(trace_lines(run_dir, r) >= 3 for r in range(4))
                 and list(w.values())
             ),
@@ -41,8 +53,8 @@ def test_sigkill_of_the_job_takes_every_worker_and_frees_the_folder(compose_cfg,
             "4 workers training",
         )
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        os.kill(job, signal.SIGKILL)
+        os.waitpid(job, 0)
     wait_for(lambda: not alive(ranks), 3, "the workers to die with their job")
     before = snapshot(run_dir)
     time.sleep(1.5)
