@@ -232,7 +232,8 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
     written (``error_txt``: None, or why not).
 
     Raises:
-        RunDirError: another job holds ``out``, or it cannot be written (nothing was touched).
+        RunDirError: another job holds ``out`` (then nothing was touched), or it cannot be
+            written.
         JobInterrupted: SIGTERM or SIGINT; every worker is stopped and ``error.txt`` says so
             (unless the run had completed: then it keeps its ``done``).
     """
