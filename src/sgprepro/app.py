@@ -44,7 +44,8 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
     """Hold ``out`` for this job: an exclusive ``flock`` on ``out/.lock``, for the block's life.
 
     Forked workers inherit the lock and die with the job, so it is free again once every process
-    of the job is gone. The holder's pid is written into the lock file for the error message.
+    of the job is gone. The lock file is created once and never written (a skipped run touches
+    nothing); the holder's pid comes from the kernel's table of locks.
 
     Raises:
         RunDirError: another job holds ``out`` (its pid named when known), or ``out`` cannot be
@@ -62,7 +63,7 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
-        holder = _lock_holder(fd)
+        holder = lock_holder(out / LOCK_FILE)
         os.close(fd)
         raise RunDirError(
             f"run folder {out} is in use by another job"
@@ -70,20 +71,26 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
             "job to end, or give this run another folder (hydra.run.dir=...)"
         ) from exc
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         yield out
     finally:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
         os.close(fd)
 
 
-def _lock_holder(fd: int) -> int | None:
+def lock_holder(path: Path) -> int | None:
+    """The pid holding an ``flock`` on ``path``, read from ``/proc/locks`` (Linux), or None."""
     try:
-        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
-    except (OSError, ValueError):
+        st = os.stat(path)
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
         return None
+    dev_ino = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"; a waiting lock has "->" after the id
+    held = [p for p in (line.split() for line in lines) if len(p) >= 6 and p[1] == "FLOCK"]
+    for match in (lambda f: f == dev_ino, lambda f: f.rsplit(":", 1)[-1] == str(st.st_ino)):
+        pids = [int(p[4]) for p in held if match(p[5]) and p[4].isdigit()]
+        if pids:
+            return pids[0]
+    return None
 
 
 def mark_done(out: Path) -> None:
@@ -133,9 +140,22 @@ def _has_records(out: Path) -> bool:
     )
 
 
+def _new_attempt_dir(out: Path) -> Path:
+    """A fresh ``attempts/<time>/`` folder: never one that exists (whose files a move would
+    overwrite), even for two attempts within a second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        dest = out / "attempts" / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            dest.mkdir(parents=True)
+            return dest
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"{out / 'attempts'}: no free folder name for {stamp}")
+
+
 def _archive_previous(out: Path) -> Path:
-    dest = out / "attempts" / time.strftime("%Y%m%d-%H%M%S")
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = _new_attempt_dir(out)
     for p in list(out.iterdir()):
         if p.name in _RECORDS or p.name.startswith(_RECORD_PREFIXES) or p.name.startswith("ckpt"):
             shutil.move(str(p), dest / p.name)
@@ -171,8 +191,7 @@ def prepare_run_dir(cfg: Config, out: Path) -> str | None:
     if already_done(out, chash):
         return f"{out} is done with the same config (hash {chash})"
     if resumable(out, chash):
-        dest = out / "attempts" / time.strftime("%Y%m%d-%H%M%S")
-        dest.mkdir(parents=True, exist_ok=True)
+        dest = _new_attempt_dir(out)
         for p in out.glob("error*.txt"):
             shutil.move(str(p), dest / p.name)
         log.warning(

@@ -17,15 +17,27 @@ from sgprepro.config import validate
 
 def test_a_held_folder_refuses_a_second_holder_and_names_the_first(tmp_path) -> None:
     with hold_run_dir(tmp_path / "run"):
-        assert (tmp_path / "run" / ".lock").read_text() == f"{os.getpid()}\n"
         with pytest.raises(RunDirError) as info, hold_run_dir(tmp_path / "run"):
             pass
     msg = str(info.value)
     assert "\n" not in msg
     assert f"run folder {tmp_path / 'run'} is in use by another job (pid {os.getpid()})" in msg
     assert "hydra.run.dir=" in msg
+    lock = tmp_path / "run" / ".lock"
+    stat = lock.stat()
     with hold_run_dir(tmp_path / "run"):  # free again once its holder let go
         pass
+    assert lock.read_bytes() == b"" and lock.stat().st_mtime_ns == stat.st_mtime_ns  # unwritten
+
+
+def test_two_attempts_within_a_second_are_both_kept(tmp_path) -> None:
+    from sgprepro.app import _archive_previous
+
+    for attempt in ("first", "second"):
+        (tmp_path / "error.txt").write_text(attempt)
+        _archive_previous(tmp_path)
+    kept = sorted((p / "error.txt").read_text() for p in (tmp_path / "attempts").iterdir())
+    assert kept == ["first", "second"]
 
 
 def test_a_forked_worker_keeps_the_folder_held_until_it_is_gone(tmp_path) -> None:
