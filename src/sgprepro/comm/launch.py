@@ -303,10 +303,11 @@ def launch_local(
         timeout_s: bound on every communication wait inside the workers.
         job_timeout_s: bound on the whole job (None: no bound beyond the workers' own timeouts).
 
+    Every worker has been stopped (SIGTERM, then SIGKILL) when anything is raised.
+
     Raises:
         WorkerFailure: a worker raised or died, or the job outlived ``job_timeout_s``.
         JobInterrupted: SIGTERM or SIGINT inside :class:`StopSignals`.
-        Every worker has been stopped when anything is raised.
     """
     if world_size < 1:
         raise ValueError(f"nodes={world_size}: must be >= 1")
