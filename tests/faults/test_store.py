@@ -39,6 +39,15 @@ def _store_ops(ctx) -> dict:
 @pytest.mark.dist
 def test_the_store_does_what_adpsgd_needs_and_leaves_nothing(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = os.fork()  # a job process killed by SIGKILL left its rendezvous folder behind
+    if gone == 0:
+        os._exit(0)
+    os.waitpid(gone, 0)
+    stale = tmp_path / f"sgprepro-rendezvous-{gone}-abc"
+    stale.mkdir()
+    (stale / "store").write_text("")
+    alive = tmp_path / f"sgprepro-rendezvous-{os.getppid()}-def"  # a live job's: kept
+    alive.mkdir()
     n = 3
     out = launch_local(_store_ops, n, (), timeout_s=30, job_timeout_s=60)
     assert all(o["counter"] == n * STEPS for o in out), out
@@ -47,4 +56,5 @@ def test_the_store_does_what_adpsgd_needs_and_leaves_nothing(monkeypatch, tmp_pa
     assert len(rounds) == 1 and rounds <= {str(10 + r) for r in range(n)}, out
     assert {o["agreed"] for o in out} == rounds  # every proposer learns the winner
     assert {o["store"] for o in out} == {"PrefixStore"}
-    assert glob.glob(os.path.join(tmp_path, "sgprepro-rendezvous-*")) == []  # removed
+    left = glob.glob(os.path.join(tmp_path, "sgprepro-rendezvous-*"))
+    assert left == [str(alive)]  # its own removed at the end, the dead job's on the way

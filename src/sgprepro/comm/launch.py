@@ -4,8 +4,9 @@ Fork (after torch is imported) starts 32 workers in well under a second; spawn a
 re-import torch in every worker.
 
 - **No socket open to the network.** Rendezvous goes through a ``torch.distributed.FileStore`` in
-  a private temporary folder (removed at the end), and gloo's pair sockets are bound to the
-  loopback interface (``GLOO_SOCKET_IFNAME``), so a local run listens on 127.0.0.1 only.
+  a private temporary folder (removed at the end; a job killed by SIGKILL leaves it, and the next
+  launch removes it), and gloo's pair sockets are bound to the loopback interface
+  (``GLOO_SOCKET_IFNAME``), so a local run listens on 127.0.0.1 only.
 - **Workers die with their job.** Each worker asks the kernel for SIGKILL when the job process
   dies (``PR_SET_PDEATHSIG``, Linux), checks that the job process still lives right after the
   fork, and keeps checking from a daemon thread. Workers ignore SIGINT (a Ctrl-C reaches the whole
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import glob
 import logging
 import multiprocessing as mp
 import os
@@ -312,7 +314,8 @@ def launch_local(
     if world_size < 1:
         raise ValueError(f"nodes={world_size}: must be >= 1")
     _warm_imports()
-    store_dir = tempfile.mkdtemp(prefix="sgprepro-rendezvous-")
+    _remove_stale_rendezvous()
+    store_dir = tempfile.mkdtemp(prefix=f"{_RENDEZVOUS_PREFIX}{os.getpid()}-")
     store_path = os.path.join(store_dir, "store")
     ifname = loopback_interface()
     ctx = mp.get_context("fork")
@@ -388,6 +391,24 @@ def launch_local(
         log.error("%s", failure.cause.splitlines()[0])
         raise failure
     return [outs[r] for r in range(world_size)]
+
+
+_RENDEZVOUS_PREFIX = "sgprepro-rendezvous-"
+
+
+def _remove_stale_rendezvous() -> None:
+    """Remove the rendezvous folders of job processes that are gone (a job killed by SIGKILL
+    cannot remove its own); each folder is named after its job's pid."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_RENDEZVOUS_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(_RENDEZVOUS_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def _dead(procs: list, outs: dict, errors: dict) -> list[int]:
