@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sgprepro.data import DataSpec, prepare_dataset, vision
+from sgprepro.data import vision
 from sgprepro.data.vision import CIFAR10_FILES, CIFAR10_FOLDER, cifar10_present, ensure_cifar10
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,10 +82,18 @@ def test_concurrent_ranks_download_the_dataset_once(tmp_path) -> None:
     assert cifar10_present(root)
 
 
-def test_the_job_process_downloads_before_forking(tmp_path, monkeypatch) -> None:
-    calls = []
+def test_opening_cifar10_downloads_through_the_lock_and_only_when_asked(
+    tmp_path, monkeypatch
+) -> None:
+    """The launcher builds the dataset once, in the job process, before forking the ranks
+    (sgprepro.app.run_job); building it downloads through ensure_cifar10, never torchvision's
+    own unlocked download."""
+    calls, opened = [], []
     monkeypatch.setattr(vision, "ensure_cifar10", lambda root: calls.append(root))
-    prepare_dataset(DataSpec(name="cifar10", root=str(tmp_path), download=True))
-    prepare_dataset(DataSpec(name="cifar10", root=str(tmp_path), download=False))
-    prepare_dataset(DataSpec(name="mnist1d"))
+    monkeypatch.setattr(
+        vision.datasets, "CIFAR10", lambda root, **kw: opened.append(kw["download"]) or []
+    )
+    vision.cifar10_datasets(str(tmp_path), download=True)
+    vision.cifar10_datasets(str(tmp_path), download=False)
     assert calls == [str(tmp_path)]
+    assert opened == [False] * 4  # torchvision is never asked to download

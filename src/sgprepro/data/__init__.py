@@ -5,7 +5,7 @@ reading data (run it before any worker starts); ``make_loader`` gives one rank's
 disjoint shard for one epoch.
 """
 
-from sgprepro.data.build import build_dataset, prepare_dataset
+from sgprepro.data.build import build_dataset
 from sgprepro.data.sharding import (
     ShardLoader,
     batches_per_epoch,
@@ -28,7 +28,6 @@ __all__ = [
     "check_batch",
     "epoch_order",
     "make_loader",
-    "prepare_dataset",
     "shard_indices",
     "shard_size",
     "validate_data_spec",

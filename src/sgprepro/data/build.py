@@ -52,18 +52,6 @@ _BUILDERS: dict[str, Callable[[DataSpec], DatasetPair]] = {
 }
 
 
-def prepare_dataset(spec: DataSpec) -> None:
-    """What must happen once per job before the ranks start: the CIFAR-10 download (under a lock).
-
-    The local launcher calls this in the job process before forking, so ranks never download.
-    """
-    if spec.name == "cifar10" and spec.download:
-        from sgprepro.data.vision import ensure_cifar10  # torchvision imports in ~2 s
-
-        assert spec.root is not None  # checked by validate_data_spec
-        ensure_cifar10(spec.root)
-
-
 def build_dataset(spec: DataSpec) -> DatasetPair:
     """Build the train and validation sets a spec names.
 
