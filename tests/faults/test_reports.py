@@ -17,7 +17,7 @@ from tests.faults.helpers import snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs" / "table1_small"
-STUDY_DIR = REPO / "experiments" / "table1_eth10g"
+STUDY_DIR = REPO / "tests" / "fixtures" / "study"  # the layout of the fixture study
 
 
 @pytest.fixture()
@@ -87,23 +87,24 @@ def _trace(path: Path, steps: int, truncate: bool = False) -> None:
 def test_a_truncated_trace_names_its_file_and_line_and_excludes_the_run(tmp_path) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(FIXTURE_RUNS, runs)
-    for rank in range(4):  # run 0: allreduce n=4 seed 0, finished
-        _trace(runs / "0" / f"trace_r{rank}.jsonl", 5, truncate=rank == 2)
+    for rank in range(8):  # run 6: sgp n=8 seed 0, finished
+        _trace(runs / "6" / f"trace_r{rank}.jsonl", 5, truncate=rank == 2)
     out = tmp_path / "report"
     rep = write_report(runs, out, STUDY_DIR, formats=())
-    row = rep.collected.runs.set_index("run_dir").loc[str(runs / "0")]
+    row = rep.collected.runs.set_index("run_dir").loc[str(runs / "6")]
     assert row["status"] == "invalid"
     (bad,) = [p for p in rep.collected.problems if p.kind == "bad_trace"]
-    assert bad.run_dir == str(runs / "0")
+    assert bad.run_dir == str(runs / "6")
     assert bad.detail.startswith("trace_r2.jsonl:5: invalid JSON")
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["counts"]["runs_invalid"] == 1
     assert any("trace_r2.jsonl:5" in p for p in prov["problems"])
-    assert "1 invalid" in rep.caption  # the caption counts it among the excluded runs
+    # the captions count it: missing from the main table (6 of 32 present without the damage),
+    # and named among the excluded records under the extra table
+    assert "Runs: 5 of 32 (algorithm, nodes, seed) present" in rep.caption
+    assert "1 invalid" in prov["captions"]["table_extra"]
     # the run left the table: its cell is missing now, not filled from a damaged record
-    assert {"algorithm": "allreduce", "nodes": 4, "seed": 0, "status": "invalid"} in prov[
-        "missing_cells"
-    ]
+    assert {"algorithm": "sgp", "nodes": 8, "seed": 0, "status": "invalid"} in prov["missing_cells"]
 
 
 def test_intact_traces_keep_the_run(tmp_path) -> None:
