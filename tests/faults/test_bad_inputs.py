@@ -63,7 +63,7 @@ def test_the_valid_neighbours_of_the_bad_inputs_are_accepted(compose_cfg) -> Non
     ):
         validate(compose_cfg(overrides), host=host)
     # the machine checks apply only where the job launches: a dry run plans a cluster job
-    paper = compose_cfg(["experiment=paper_imagenet_sgp", "nodes=32", "dry_run=true"])
+    paper = compose_cfg(["experiment=paper_imagenet", "algorithm=sgp", "nodes=32", "dry_run=true"])
     assert validate(paper, check_paths=False, host=host).comm.backend == "nccl"
     # on a cluster the nodes-per-core bound does not apply (one task per node)
     validate(

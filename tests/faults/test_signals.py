@@ -143,10 +143,11 @@ def test_a_signal_before_the_run_completes_records_the_interruption(
         raise AssertionError("SIGINT did not interrupt the job")
 
     monkeypatch.setattr("sgprepro.comm.launch.launch_local", launch)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(JobInterrupted) as info:
         app.run_job(cfg, tmp_path)
     assert info.value.exit_code == 130 and info.value.error_txt is None
     assert (tmp_path / "error.txt").read_text().startswith("interrupted by SIGINT (signal 2)")
     assert not (tmp_path / "done").exists()
     # the job's handlers are gone again: the test process has its own back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert {sig: signal.getsignal(sig) for sig in before} == before
