@@ -9,6 +9,9 @@ STUDY  ?= table1_eth10g
 PROFILE ?= default
 RUNS   ?= multirun/$(STUDY)
 REPORT ?= reports/$(STUDY)
+# Recipes read these from the environment, always inside double quotes ("$$STUDY"): a value is
+# passed as one argument and never parsed by the shell (STUDY='x; rm -rf ~' runs nothing).
+export STUDY RUNS REPORT SOURCE
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-quick lint reproduce-table table replay-paper-timing \
@@ -43,20 +46,20 @@ reproduce-table: $(STAMP) ## run the default study (4 algorithms x 4 node counts
 	  $(PY) -m sgprepro.train -m +sweep=table1_paper hydra/launcher=slurm; \
 	else \
 	  echo "no sbatch on this machine: dry run of the 16 SLURM jobs (add hydra/launcher=slurm on a cluster)"; \
-	  $(PY) -m sgprepro.train -m +sweep=table1_paper dry_run=true hydra.sweep.dir=$(RUNS)-dryrun; \
+	  $(PY) -m sgprepro.train -m +sweep=table1_paper dry_run=true hydra.sweep.dir="$$RUNS-dryrun"; \
 	fi
 else
 reproduce-table: $(STAMP)
-	@echo "== training: 16 runs of multirun/$(STUDY) (finished runs are skipped, failed ones re-run)"
-	WANDB_SILENT=true $(PY) -m sgprepro.train -m +sweep=$(STUDY) hydra.sweep.dir=$(RUNS)
-	@echo "== report: $(REPORT)"
-	$(PY) -m sgprepro.results --runs $(RUNS) --study experiments/$(STUDY) --out $(REPORT) --replay-paper --networks all
+	@echo "== training: 16 runs of $$RUNS (finished runs are skipped, failed ones re-run)"
+	WANDB_SILENT=true $(PY) -m sgprepro.train -m +sweep="$$STUDY" hydra.sweep.dir="$$RUNS"
+	@echo "== report: $$REPORT"
+	$(PY) -m sgprepro.results --runs "$$RUNS" --study "experiments/$$STUDY" --out "$$REPORT" --replay-paper --networks all
 endif
 
 table: $(STAMP) ## rebuild reports/ from existing records, no training (SOURCE=wandb:<entity>/<project> reads W&B)
-	$(PY) -m sgprepro.results --study experiments/$(STUDY) --out $(REPORT) --replay-paper \
+	$(PY) -m sgprepro.results --study "experiments/$$STUDY" --out "$$REPORT" --replay-paper \
 	  $(if $(SOURCE),,--networks all) \
-	  $(if $(SOURCE),--source $(SOURCE),--runs $(RUNS))
+	  $(if $(SOURCE),--source "$$SOURCE",--runs "$$RUNS")
 
 replay-paper-timing: $(STAMP) ## the timing engine on the paper's workload: predicted vs published s/itr (emulated)
 	$(PY) -m sgprepro.replay

@@ -3,16 +3,24 @@
 Runs in the single Hydra process of a job (locally) or in each SLURM task (one task per rank).
 A run directory whose ``done`` marker exists with the same config hash is skipped; a failed or
 interrupted one is moved aside into ``attempts/`` (nothing written is lost) and run again.
+
+Locally a run directory belongs to one job: the job process holds an OS lock on
+``<run_dir>/.lock`` from before it writes or moves anything until it ends, and a second job on the
+same directory fails at once (:class:`RunDirError`). SIGTERM and SIGINT stop the job and every
+worker, and ``error.txt`` says it was interrupted; a run that completed keeps its ``done``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +31,83 @@ log = logging.getLogger(__name__)
 
 _RECORDS = ("run.json", "timing.json", "summary.json", "error.txt", "wandb")
 _RECORD_PREFIXES = ("metrics_r", "trace_r")
+LOCK_FILE = ".lock"
+ERROR_FILE = "error.txt"
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used: another job holds it, or it cannot be written."""
+
+
+@contextlib.contextmanager
+def hold_run_dir(out: Path) -> Iterator[Path]:
+    """Hold ``out`` for this job: an exclusive ``flock`` on ``out/.lock``, for the block's life.
+
+    Forked workers inherit the lock and die with the job, so it is free again once every process
+    of the job is gone. The lock file is created once and never written (a skipped run touches
+    nothing); the holder's pid comes from the kernel's table of locks.
+
+    Raises:
+        RunDirError: another job holds ``out`` (its pid named when known), or ``out`` cannot be
+            created or written.
+    """
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RunDirError(
+            f"run folder {out}: cannot be written ({exc.strerror or exc}); make it writable or "
+            "give the run another folder (hydra.run.dir=... or hydra.sweep.dir=...)"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = lock_holder(out / LOCK_FILE)
+        os.close(fd)
+        raise RunDirError(
+            f"run folder {out} is in use by another job"
+            f"{f' (pid {holder})' if holder else ''}: one folder holds one run; wait for that "
+            "job to end, or give this run another folder (hydra.run.dir=...)"
+        ) from exc
+    try:
+        yield out
+    finally:
+        os.close(fd)
+
+
+def lock_holder(path: Path) -> int | None:
+    """The pid holding an ``flock`` on ``path``, read from ``/proc/locks`` (Linux), or None."""
+    try:
+        st = os.stat(path)
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    dev_ino = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"; a waiting lock has "->" after the id
+    held = [p for p in (line.split() for line in lines) if len(p) >= 6 and p[1] == "FLOCK"]
+    for match in (lambda f: f == dev_ino, lambda f: f.rsplit(":", 1)[-1] == str(st.st_ino)):
+        pids = [int(p[4]) for p in held if match(p[5]) and p[4].isdigit()]
+        if pids:
+            return pids[0]
+    return None
+
+
+def mark_done(out: Path) -> None:
+    """Write the ``done`` marker: the run finished and every record is complete."""
+    (Path(out) / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+
+
+def record_error(out: Path, text: str) -> str | None:
+    """Write ``error.txt``. Returns None, or why it could not be written (the cause must then be
+    reported another way: the caller prints it)."""
+    try:
+        (Path(out) / ERROR_FILE).write_text(text)
+    except OSError as exc:
+        why = f"{exc.strerror or type(exc).__name__}"
+        log.error("cannot write %s (%s); the cause was: %s", Path(out) / ERROR_FILE, why, text)
+        return why
+    return None
 
 
 def resolve_backend(cfg: Config) -> str:
@@ -55,9 +140,22 @@ def _has_records(out: Path) -> bool:
     )
 
 
+def _new_attempt_dir(out: Path) -> Path:
+    """A fresh ``attempts/<time>/`` folder: never one that exists (whose files a move would
+    overwrite), even for two attempts within a second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        dest = out / "attempts" / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            dest.mkdir(parents=True)
+            return dest
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"{out / 'attempts'}: no free folder name for {stamp}")
+
+
 def _archive_previous(out: Path) -> Path:
-    dest = out / "attempts" / time.strftime("%Y%m%d-%H%M%S")
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = _new_attempt_dir(out)
     for p in list(out.iterdir()):
         if p.name in _RECORDS or p.name.startswith(_RECORD_PREFIXES) or p.name.startswith("ckpt"):
             shutil.move(str(p), dest / p.name)
@@ -93,8 +191,7 @@ def prepare_run_dir(cfg: Config, out: Path) -> str | None:
     if already_done(out, chash):
         return f"{out} is done with the same config (hash {chash})"
     if resumable(out, chash):
-        dest = out / "attempts" / time.strftime("%Y%m%d-%H%M%S")
-        dest.mkdir(parents=True, exist_ok=True)
+        dest = _new_attempt_dir(out)
         for p in out.glob("error*.txt"):
             shutil.move(str(p), dest / p.name)
         log.warning(
@@ -147,9 +244,19 @@ def _slurm_rank() -> tuple[int, int, str] | None:
 
 
 def run_job(cfg: Config, out: Path) -> dict[str, Any]:
-    """Run one validated job into ``out``. Never raises for a worker failure: the run is
-    recorded as failed (``error.txt``, no ``done``) so the next job of a multirun still runs."""
-    from sgprepro.comm.launch import WorkerFailure, launch_local
+    """Run one validated job into ``out``.
+
+    Never raises for a worker failure: the run is recorded as failed (``error.txt``, no ``done``)
+    so the next job of a multirun still runs; the result says whether ``error.txt`` could be
+    written (``error_txt``: None, or why not).
+
+    Raises:
+        RunDirError: another job holds ``out`` (then nothing was touched), or it cannot be
+            written.
+        JobInterrupted: SIGTERM or SIGINT; every worker is stopped and ``error.txt`` says so
+            (unless the run had completed: then it keeps its ``done``).
+    """
+    from sgprepro.comm.launch import JobInterrupted, StopSignals, WorkerFailure, launch_local
     from sgprepro.train.worker import run_worker
 
     if cfg.dry_run:
@@ -160,30 +267,48 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
     backend = resolve_backend(cfg)
     if slurm is not None:
         return _run_slurm_task(cfg, out, slurm, backend)
-    reason = prepare_run_dir(cfg, out)
-    if reason:
-        log.info("skipping: %s", reason)
-        return {"status": "skipped", "reason": reason}
-    _prepare_wandb(cfg)
-    t0 = time.perf_counter()
-    from sgprepro.data import build_dataset
+    with hold_run_dir(out), StopSignals() as signals:
+        try:
+            try:
+                reason = prepare_run_dir(cfg, out)
+            except OSError as exc:
+                raise RunDirError(
+                    f"run folder {out}: cannot be written ({exc.strerror or exc}); make it "
+                    "writable or give the run another folder (hydra.run.dir=...)"
+                ) from exc
+            if reason:
+                log.info("skipping: %s", reason)
+                return {"status": "skipped", "reason": reason}
+            _prepare_wandb(cfg)
+            t0 = time.perf_counter()
+            from sgprepro.data import build_dataset
 
-    data = build_dataset(cfg.data)  # once, shared with every forked rank
-    try:
-        results = launch_local(
-            run_worker,
-            cfg.nodes,
-            (cfg, str(out), data),
-            backend=backend,
-            timeout_s=cfg.comm.timeout_s,
-            job_timeout_s=cfg.comm.job_timeout_s,
-            threads_per_worker=cfg.comm.threads_per_worker,
-        )
-    except WorkerFailure as exc:
-        (out / "error.txt").write_text(f"rank {exc.rank}: {exc.cause}\n")
-        log.error("run failed: %s (details in %s)", exc, out / "error.txt")
-        return {"status": "failed", "rank": exc.rank, "error": str(exc)}
-    (out / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+            # once, shared with every forked rank (a CIFAR-10 download: once, under a lock)
+            data = build_dataset(cfg.data)
+            try:
+                results = launch_local(
+                    run_worker,
+                    cfg.nodes,
+                    (cfg, str(out), data),
+                    backend=backend,
+                    timeout_s=cfg.comm.timeout_s,
+                    job_timeout_s=cfg.comm.job_timeout_s,
+                    threads_per_worker=cfg.comm.threads_per_worker,
+                )
+            except WorkerFailure as exc:
+                why = record_error(out, f"rank {exc.rank}: {exc.cause}\n")
+                log.error("run failed: %s (details in %s)", exc, out / ERROR_FILE)
+                return {"status": "failed", "rank": exc.rank, "error": str(exc), "error_txt": why}
+            with signals.deferred():  # a signal now waits for the marker, then interrupts
+                mark_done(out)
+        except JobInterrupted as exc:
+            if not (out / DONE).exists():
+                exc.error_txt = record_error(
+                    out,
+                    f"interrupted by {exc.signame} (signal {exc.signum}): the job was stopped "
+                    "before the run finished, every worker with it; run it again to redo it\n",
+                )
+            raise
     summary = results[0]["summary"]
     log.info(
         "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr, job %.1f s",

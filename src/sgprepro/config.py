@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -37,6 +38,7 @@ __all__ = [
     "CommConfig",
     "Config",
     "ConfigError",
+    "HostFacts",
     "LoggerConfig",
     "OptimConfig",
     "SlurmConfig",
@@ -44,6 +46,7 @@ __all__ = [
     "TrainConfig",
     "build_topology",
     "cell_of",
+    "check_folder_name",
     "config_hash",
     "peers_schedule",
     "register_configs",
@@ -164,28 +167,127 @@ def to_config(cfg: DictConfig | Config) -> Config:
     return out
 
 
-def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
+@dataclass(frozen=True)
+class HostFacts:
+    """What validation needs to know about the machine that launches the job.
+
+    Attributes:
+        cpu_cores: CPU cores this process may run on.
+        cuda: a CUDA device is usable.
+        slurm_task: this process is a task of a SLURM job (one task per node), not a local launch.
+    """
+
+    cpu_cores: int
+    cuda: bool
+    slurm_task: bool
+
+    @classmethod
+    def detect(cls) -> HostFacts:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        import torch
+
+        slurm = "SUBMITIT_EXECUTOR" in os.environ or "SLURM_PROCID" in os.environ
+        return cls(cpu_cores=max(1, cores), cuda=torch.cuda.is_available(), slurm_task=slurm)
+
+
+# A name used as a folder: letters, digits, '.', '_' and '-', not starting with '.' or '-'.
+_FOLDER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+MIN_TIMEOUT_S = 1.0
+
+
+def check_folder_name(key: str, value: Any, what: str, example: str) -> None:
+    """``value`` becomes a folder name (a path component): refuse separators, ``..``, odd characters.
+
+    Raises:
+        ConfigError: e.g. ``study=../../x: a study name is a folder name: ...; use study=my_study``.
+    """
+    text = "" if value is None else str(value)
+    if _FOLDER_NAME_RE.fullmatch(text) is None or ".." in text:
+        raise _err(
+            f"{key}={text}: a {what} is a folder name: letters, digits, '.', '_' and '-' only "
+            f"(at most 100, not starting with '.' or '-'), no '/' or '..'; use {key}={example}"
+        )
+
+
+def _check_range(checks) -> None:
+    """(key, value, ok, rule, a good value): the first failing one raises, naming all four."""
+    for key, val, ok, rule, good in checks:
+        finite = not isinstance(val, float) or math.isfinite(val)
+        if not (ok and finite):
+            raise _err(f"{key}={val}: {rule}; use {key}={good}")
+
+
+def _check_graphless(c: Config, cls: Any) -> None:
+    """An algorithm without a graph: any topology setting would only change the config hash."""
+    if cls.default_topology is not None:
+        return
+    default = TopologyConfig()
+    given = [
+        f"topology.{key}={getattr(c.topology, key)}"
+        for key in ("name", "form", "peers_schedule")
+        if getattr(c.topology, key) != getattr(default, key)
+    ]
+    if given:
+        raise _err(
+            f"{', '.join(given)} with algorithm={c.algorithm.name}: this algorithm uses no "
+            "communication graph, so the setting would only change the config hash; drop the "
+            "topology override (topology=auto)"
+        )
+
+
+def _check_host(c: Config, host: HostFacts) -> None:
+    """Checks of the machine that launches the job (skipped by dry runs of cluster presets)."""
+    if c.comm.backend == "nccl" and not host.cuda:
+        raise _err(
+            "comm.backend=nccl: NCCL needs a CUDA device and this machine has none; "
+            "use comm.backend=gloo (or auto, which picks gloo on CPU)"
+        )
+    local = not host.slurm_task and c.comm.gpus_per_rank == 0
+    bound = c.comm.max_nodes_per_core
+    if local and bound > 0 and c.nodes > bound * host.cpu_cores:
+        raise _err(
+            f"nodes={c.nodes} on {host.cpu_cores} CPU core(s): a local run forks one worker per "
+            f"node, at most comm.max_nodes_per_core={bound} per core ({bound * host.cpu_cores} "
+            f"here); use nodes<={bound * host.cpu_cores}, or raise the bound with "
+            f"comm.max_nodes_per_core={math.ceil(c.nodes / host.cpu_cores)} (0: no bound)"
+        )
+
+
+def validate(
+    cfg: DictConfig | Config, check_paths: bool = True, host: HostFacts | None = None
+) -> Config:
     """Every check that can run before any worker starts.
 
     Args:
         cfg: the composed config.
-        check_paths: check that dataset paths exist (off for dry runs of cluster presets).
+        check_paths: check what depends on this machine: that dataset paths exist, that NCCL has
+            CUDA, the nodes-per-core bound (off for dry runs of cluster presets).
+        host: the machine's facts (None: detect them); tests pass fixed ones.
 
     Raises:
         ConfigError: one line naming key, value, constraint and fix.
     """
     c = to_config(cfg)
+    check_folder_name("study", c.study, "study name", "my_study")
     if c.nodes < 2:
         raise _err(f"nodes={c.nodes}: decentralized training needs at least 2 nodes; use nodes=4")
+    if c.comm.max_nodes_per_core < 0:
+        raise _err(
+            f"comm.max_nodes_per_core={c.comm.max_nodes_per_core}: must be >= 0 (0: no bound); "
+            "use comm.max_nodes_per_core=16"
+        )
+    if check_paths:
+        _check_host(c, host if host is not None else HostFacts.detect())
+    if c.seed < 0:
+        raise _err(f"seed={c.seed}: data order is seeded with seed + rank, >= 0; use seed=0")
     try:
         cls = algorithm_class_of(c)
     except ValueError as exc:
         raise _err(str(exc)) from exc
-    if cls.default_topology is None and c.topology.name != "auto":
-        raise _err(
-            f"topology.name={c.topology.name} with algorithm={c.algorithm.name}: this algorithm "
-            "uses no communication graph; drop the topology override (topology=auto)"
-        )
+    _check_graphless(c, cls)
     try:
         topo = build_topology(c)
         sched = peers_schedule(c)
@@ -205,6 +307,16 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
         cls.check(c.algorithm, topo)
     except ValueError as exc:
         raise _err(str(exc).splitlines()[0]) from exc
+    check_folder_name("network.name", c.network.name, "network condition", "eth_10g")
+    m = c.model
+    _check_range(
+        (
+            ("model.cnn_channels", m.cnn_channels, m.cnn_channels >= 1, "must be >= 1", 32),
+            ("model.mlp_hidden", m.mlp_hidden, m.mlp_hidden >= 1, "must be >= 1", 32),
+            ("model.mlp_layers", m.mlp_layers, m.mlp_layers >= 0, "must be >= 0", 1),
+            ("model.resnet20_width", m.resnet20_width, m.resnet20_width >= 1, "must be >= 1", 16),
+        )
+    )
     try:
         validate_model_spec(c.model)
         if check_paths or c.data.name not in ("cifar10", "imagenet"):  # the folder datasets
@@ -219,33 +331,137 @@ def validate(cfg: DictConfig | Config, check_paths: bool = True) -> Config:
             msg = str(exc).splitlines()[0].replace("batch_size", "optim.batch_size")
             raise _err(f"{msg} (data.name={c.data.name})") from exc
     o = c.optim
-    for key, val, ok, fix in (
-        ("optim.batch_size", o.batch_size, o.batch_size >= 1, "use 32"),
-        ("optim.lr_per_ref_batch", o.lr_per_ref_batch, o.lr_per_ref_batch > 0, "use 0.1"),
-        ("optim.epochs", o.epochs, o.epochs > 0, "use 90 (paper) or 20 (MNIST-1D)"),
-        ("optim.warmup_epochs", o.warmup_epochs, 0 <= o.warmup_epochs, "use 5"),
-        ("optim.momentum", o.momentum, 0 <= o.momentum < 1, "use 0.9"),
-        ("optim.weight_decay", o.weight_decay, o.weight_decay >= 0, "use 1e-4"),
-        ("optim.gamma", o.gamma, 0 < o.gamma <= 1, "use 0.1"),
-        ("optim.lr_update_every", o.lr_update_every, o.lr_update_every >= 1, "use 1"),
-    ):
-        if not ok or (isinstance(val, float) and not math.isfinite(val)):
-            raise _err(f"{key}={val}: out of range; {fix}")
+    _check_range(
+        (
+            ("optim.batch_size", o.batch_size, o.batch_size >= 1, "must be >= 1", 32),
+            (
+                "optim.lr_per_ref_batch",
+                o.lr_per_ref_batch,
+                o.lr_per_ref_batch > 0,
+                "must be > 0 and finite",
+                0.1,
+            ),
+            ("optim.ref_batch", o.ref_batch, o.ref_batch >= 1, "must be >= 1", 256),
+            ("optim.epochs", o.epochs, o.epochs > 0, "must be > 0 and finite", 20),
+            (
+                "optim.schedule_epochs",
+                o.schedule_epochs,
+                o.schedule_epochs > 0,
+                "must be > 0 and finite",
+                90,
+            ),
+            (
+                "optim.warmup_epochs",
+                o.warmup_epochs,
+                0 <= o.warmup_epochs,
+                "must be >= 0 and finite",
+                5,
+            ),
+            ("optim.momentum", o.momentum, 0 <= o.momentum < 1, "must be in [0, 1)", 0.9),
+            (
+                "optim.weight_decay",
+                o.weight_decay,
+                o.weight_decay >= 0,
+                "must be >= 0 and finite",
+                1e-4,
+            ),
+            ("optim.gamma", o.gamma, 0 < o.gamma <= 1, "must be in (0, 1]", 0.1),
+            ("optim.lr_update_every", o.lr_update_every, o.lr_update_every >= 1, "must be >= 1", 1),
+        )
+    )
+    if o.warmup_epochs > o.schedule_epochs:
+        raise _err(
+            f"optim.warmup_epochs={o.warmup_epochs} with optim.schedule_epochs="
+            f"{o.schedule_epochs}: the warm-up is on the same clock and must fit in it, or the "
+            "learning rate never reaches its peak; use optim.warmup_epochs=5"
+        )
+    if any(not (math.isfinite(m) and m >= 0) for m in o.milestones):
+        raise _err(
+            f"optim.milestones={list(o.milestones)}: epochs on the optim.schedule_epochs clock, "
+            "each >= 0; use optim.milestones=[30,60,80]"
+        )
+    if o.nesterov and o.momentum == 0:
+        raise _err(
+            "optim.nesterov=true with optim.momentum=0: Nesterov momentum needs a momentum; "
+            "use optim.momentum=0.9 or optim.nesterov=false"
+        )
     if c.comm.backend not in ("auto", "gloo", "nccl"):
         raise _err(f"comm.backend={c.comm.backend!r}: must be auto, gloo or nccl")
-    if c.comm.timeout_s <= 0 or c.comm.job_timeout_s <= 0:
-        raise _err(
-            f"comm.timeout_s={c.comm.timeout_s}, comm.job_timeout_s={c.comm.job_timeout_s}: "
-            "timeouts must be > 0; use comm.timeout_s=120"
+    for key, val, fix in (
+        ("comm.timeout_s", c.comm.timeout_s, 120),
+        ("comm.job_timeout_s", c.comm.job_timeout_s, 3600),
+    ):
+        if not (math.isfinite(val) and val >= MIN_TIMEOUT_S):
+            raise _err(
+                f"{key}={val}: must be >= {MIN_TIMEOUT_S:g} s (a shorter wait fails healthy "
+                f"steps); use {key}={fix}"
+            )
+    t = c.train
+    _check_range(
+        (
+            (
+                "comm.threads_per_worker",
+                c.comm.threads_per_worker,
+                c.comm.threads_per_worker >= 1,
+                "each worker needs at least 1 thread",
+                1,
+            ),
+            (
+                "comm.gpus_per_rank",
+                c.comm.gpus_per_rank,
+                c.comm.gpus_per_rank >= 0,
+                "must be >= 0 (0: CPU; the paper drives 8 GPUs per node)",
+                0,
+            ),
+            (
+                "train.log_every",
+                t.log_every,
+                t.log_every >= 1,
+                "iterations between train records, >= 1",
+                20,
+            ),
+            (
+                "train.eval_every_epochs",
+                t.eval_every_epochs,
+                t.eval_every_epochs > 0,
+                "must be > 0",
+                1,
+            ),
+            (
+                "train.eval_batch_size",
+                t.eval_batch_size,
+                t.eval_batch_size >= 1,
+                "must be >= 1",
+                1000,
+            ),
+            ("train.max_steps", t.max_steps, t.max_steps >= 0, "must be >= 0 (0: no cap)", 0),
+            (
+                "train.checkpoint_every_epochs",
+                t.checkpoint_every_epochs,
+                t.checkpoint_every_epochs >= 0,
+                "must be >= 0 (0: no checkpoints)",
+                1,
+            ),
+            (
+                "slurm.master_port",
+                c.slurm.master_port,
+                1024 <= c.slurm.master_port <= 64535,
+                "must be in [1024, 64535] (the job adds up to 999)",
+                29500,
+            ),
         )
+    )
     if c.logger.wandb_mode not in ("auto", "online", "offline", "disabled"):
         raise _err(
             f"logger.wandb_mode={c.logger.wandb_mode!r}: must be auto, online, offline or disabled"
         )
+    if c.logger.wandb_mode != "disabled" and not c.logger.project:
+        raise _err(
+            "logger.project='': W&B files every run under a project; use logger.project=sgprepro "
+            "(or logger=disabled)"
+        )
     if c.logger.progress not in ("auto", "on", "off"):
         raise _err(f"logger.progress={c.logger.progress!r}: must be auto, on or off")
-    if c.train.eval_every_epochs <= 0:
-        raise _err(f"train.eval_every_epochs={c.train.eval_every_epochs}: must be > 0; use 1")
     try:
         fault = parse_fault(c.train.inject_fault)
     except ValueError as exc:
@@ -273,6 +489,7 @@ def config_hash(c: Config) -> str:
     d["train"].pop("inject_fault", None)  # a test knob: a resumed run drops it
     d["comm"].pop("job_timeout_s", None)
     d["comm"].pop("timeout_s", None)
+    d["comm"].pop("max_nodes_per_core", None)  # a guard on this machine, not a setting of the run
     blob = json.dumps(d, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

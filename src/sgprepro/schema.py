@@ -121,6 +121,8 @@ class CommConfig:
     job_timeout_s: float = 3600.0  # bound on a whole job on the local launcher
     threads_per_worker: int = 1
     gpus_per_rank: int = 0  # >1: one process drives several GPUs with nn.DataParallel (paper: 8)
+    # local runs: at most this many forked workers per CPU core (0: no bound); not in the hash
+    max_nodes_per_core: int = 16
 
 
 @dataclass

@@ -34,10 +34,15 @@ def init_worker(
     timeout_s: float = 60.0,
     store_prefix: str = "sgprepro",
     host_store: bool = False,
+    store_path: str | None = None,
 ) -> WorkerContext:
-    """Join the job's process group through a TCPStore at ``master_addr:master_port``.
+    """Join the job's process group.
 
-    ``host_store``: this rank serves the store (rank 0 on a cluster; locally the launcher does).
+    The rendezvous store is a FileStore at ``store_path`` when given (one machine: no socket),
+    else a TCPStore at ``master_addr:master_port`` (a cluster). Either supports what AD-PSGD asks
+    of the job's store: ``add``, ``check``, ``get``, ``set`` and ``compare_set``.
+
+    ``host_store``: this rank serves the TCPStore (rank 0 on a cluster).
 
     Raises:
         RuntimeError: the rendezvous or the group init failed (fatal: never a silent fallback).
@@ -46,11 +51,15 @@ def init_worker(
         raise ValueError(f"backend={backend!r}: must be gloo (CPU) or nccl (GPU)")
     timeout = datetime.timedelta(seconds=timeout_s)
     try:
-        base = dist.TCPStore(master_addr, master_port, world_size, host_store, timeout=timeout)
+        if store_path is not None:
+            base = dist.FileStore(store_path, world_size)
+            base.set_timeout(timeout)
+        else:
+            base = dist.TCPStore(master_addr, master_port, world_size, host_store, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
+        where = store_path or f"{master_addr}:{master_port}"
         raise RuntimeError(
-            f"rank {rank}: cannot reach the rendezvous store at {master_addr}:{master_port} "
-            f"within {timeout_s}s ({exc})"
+            f"rank {rank}: cannot reach the rendezvous store at {where} within {timeout_s}s ({exc})"
         ) from exc
     store = dist.PrefixStore(store_prefix, base)
     if backend == "nccl":

@@ -1,27 +1,46 @@
 """Local launcher: n worker processes forked from the current one, one per node.
 
 Fork (after torch is imported) starts 32 workers in well under a second; spawn and torchrun
-re-import torch in every worker. Rendezvous goes through a TCPStore served by the launching
-process, which also watches the workers: the first failure, or the job outliving its deadline,
-stops every worker and raises :class:`WorkerFailure` naming the rank and the cause.
+re-import torch in every worker.
+
+- **No socket open to the network.** Rendezvous goes through a ``torch.distributed.FileStore`` in
+  a private temporary folder (removed at the end; a job killed by SIGKILL leaves it, and the next
+  launch removes it), and gloo's pair sockets are bound to the loopback interface
+  (``GLOO_SOCKET_IFNAME``), so a local run listens on 127.0.0.1 only.
+- **Workers die with their job.** Each worker asks the kernel for SIGKILL when the job process
+  dies (``PR_SET_PDEATHSIG``, Linux), checks that the job process still lives right after the
+  fork, and keeps checking from a daemon thread. Workers ignore SIGINT (a Ctrl-C reaches the whole
+  process group; the job process decides) and die on SIGTERM.
+- **The job process watches them.** The first failure, or the job outliving its deadline, stops
+  every worker (SIGTERM, then SIGKILL) and raises :class:`WorkerFailure` naming the rank that
+  failed: a rank killed by a signal or exiting without a report is named with its signal or exit
+  code, before any peer that only saw its connection close. Inside :class:`StopSignals`, SIGTERM
+  and SIGINT stop every worker the same way and raise :class:`JobInterrupted`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import glob
 import logging
 import multiprocessing as mp
 import os
 import pickle
 import queue
+import re
+import shutil
 import signal
 import socket
+import sys
+import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 from sgprepro.comm.group import WorkerContext, destroy, init_worker
 
@@ -29,14 +48,104 @@ log = logging.getLogger(__name__)
 
 WorkerFn = Callable[..., Any]
 
+EXIT_ORPHANED = 75  # a worker whose job process is gone exits with this code
+STOP_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
+_LIVENESS_PERIOD_S = 0.5
+_PR_SET_NAME = 15
+_PR_SET_PDEATHSIG = 1
+# what gloo (and the kernel) say when the other end of a connection went away
+_CLOSED_RE = re.compile(
+    r"connection closed by peer|connection reset by peer|broken pipe|\bECONNRESET\b|\bEPIPE\b",
+    re.IGNORECASE,
+)
+
 
 class WorkerFailure(RuntimeError):
-    """A worker raised, died or hung. ``rank`` is the first rank that failed (or -1)."""
+    """A worker raised, died or hung. ``rank`` is the rank that caused it (or -1)."""
 
     def __init__(self, rank: int, cause: str):
-        self.rank, self.cause = rank, cause  # cause: first line, then the worker's traceback
+        self.rank, self.cause = rank, cause  # cause: first line, then details
         head = cause.splitlines()[0] if cause else "unknown cause"
         super().__init__(f"rank {rank} failed: {head}" if rank >= 0 else head)
+
+
+class JobInterrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt, its sibling
+    """SIGTERM or SIGINT reached the job process; every worker has been stopped when it escapes
+    :func:`launch_local`. A BaseException, like KeyboardInterrupt, so no ``except Exception`` on the
+    way (Hydra's included) swallows it."""
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        self.signame = signal.Signals(self.signum).name
+        self.error_txt: str | None = None  # why error.txt could not be written, if it could not
+        super().__init__(f"interrupted by {self.signame}")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports a process ended by that signal."""
+        return 128 + self.signum
+
+
+class StopSignals:
+    """Turn SIGTERM and SIGINT into :class:`JobInterrupted` in the main thread, for a job's life.
+
+    The first signal raises once; later ones are noted and ignored, so the clean-up that follows
+    (stopping workers, writing ``error.txt``) is not cut short. :meth:`deferred` holds a signal
+    back over a critical section (e.g. writing the ``done`` marker) and raises it at the end.
+    Outside the main thread (where Python cannot take signals) it does nothing.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._raised = False
+        self._defer = 0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        global _ACTIVE
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+            _ACTIVE = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _ACTIVE
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        self._old.clear()
+        if _ACTIVE is self:
+            _ACTIVE = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+        if self._defer or self._raised:
+            return
+        self._raised = True
+        raise JobInterrupted(signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """No JobInterrupted inside the block; a signal received meanwhile raises at its end."""
+        self._defer += 1
+        try:
+            yield
+        finally:
+            self._defer -= 1
+        if not self._defer and self.received is not None and not self._raised:
+            self._raised = True
+            raise JobInterrupted(self.received)
+
+
+_ACTIVE: StopSignals | None = None
+
+
+def _held() -> contextlib.AbstractContextManager:
+    """Defer signals over a clean-up when a :class:`StopSignals` is active, else do nothing."""
+    return _ACTIVE.deferred() if _ACTIVE is not None else contextlib.nullcontext()
 
 
 def free_port() -> int:
@@ -45,21 +154,75 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def loopback_interface() -> str:
+    """The name of the loopback interface ("lo" on Linux, "lo0" on macOS)."""
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        names = []
+    for name in ("lo", "lo0"):
+        if name in names:
+            return name
+    return next((n for n in names if n.startswith("lo")), "lo")
+
+
+def _prctl(option: int, arg: int | bytes) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, arg, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int, rank: int) -> None:
+    while True:
+        time.sleep(_LIVENESS_PERIOD_S)
+        if os.getppid() != parent_pid:
+            _orphaned(parent_pid, rank)
+
+
+def _orphaned(parent_pid: int, rank: int) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"rank {rank}: job process {parent_pid} is gone; exiting\n".encode())
+    os._exit(EXIT_ORPHANED)
+
+
+def _child_setup(rank: int, parent_pid: int) -> None:
+    """First thing in a forked worker: signals, the tie to the job process, a readable name."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the job died before the death signal was armed
+        _orphaned(parent_pid, rank)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid, rank), name="parent-watch", daemon=True
+    ).start()
+    _prctl(_PR_SET_NAME, f"sgprepro-r{rank}".encode()[:15])
+
+
 def _entry(
     rank: int,
     world_size: int,
-    port: int,
+    store_path: str,
     backend: str,
     timeout_s: float,
     fn: WorkerFn,
     args: tuple,
     results: mp.Queue,
     threads: int,
+    parent_pid: int,
+    ifname: str,
 ) -> None:
     code = 0
     try:
+        _child_setup(rank, parent_pid)
+        # gloo's pair sockets (and NCCL's bootstrap) listen on this interface only
+        os.environ["GLOO_SOCKET_IFNAME"] = ifname
+        os.environ["NCCL_SOCKET_IFNAME"] = ifname
         torch.set_num_threads(threads)
-        ctx = init_worker(rank, world_size, "127.0.0.1", port, backend, timeout_s)
+        ctx = init_worker(rank, world_size, "", 0, backend, timeout_s, store_path=store_path)
         try:
             out = fn(ctx, *args)
         except BaseException as exc:  # noqa: BLE001 - reported to the launcher
@@ -82,10 +245,36 @@ def _entry(
         os._exit(code)
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def describe_error(rank: int, exc: BaseException) -> tuple[str, str]:
+    """(kind, cause) of a worker's exception: kind "closed" when a connection to another rank
+    closed under it (that rank exited or was killed; not a timeout), else "error"."""
+    text = f"{type(exc).__name__}: {exc}"
+    # the innermost match: gloo's own message, not a wrapper that quotes it
+    closed = [str(e) for e in _chain(exc) if _CLOSED_RE.search(str(e))]
+    if not closed:
+        return "error", text
+    step, peer, op = (getattr(exc, a, None) for a in ("step", "peer", "op"))
+    where = f" step {step}: {op} with peer {peer}" if step is not None else ""
+    detail = re.sub(r"^\[[^\]]*\]\s*", "", closed[-1].splitlines()[0]).split(". ")[0]
+    return "closed", (
+        f"ConnectionClosed: rank {rank}{where}: the connection was closed by another rank (it "
+        f"exited or was killed); not a timeout [{detail[:160]}]"
+    )
+
+
 def _report_error(results: mp.Queue, rank: int, exc: BaseException) -> None:
-    cause = f"{type(exc).__name__}: {exc}"
+    kind, cause = describe_error(rank, exc)
     # the time lets the launcher name the first rank that failed, not a peer that noticed
-    results.put(("error", rank, (time.time(), cause + "\n" + traceback.format_exc())))
+    results.put(("error", rank, (time.time(), kind, cause + "\n" + traceback.format_exc())))
 
 
 def _warm_imports() -> None:
@@ -116,49 +305,58 @@ def launch_local(
         timeout_s: bound on every communication wait inside the workers.
         job_timeout_s: bound on the whole job (None: no bound beyond the workers' own timeouts).
 
+    Every worker has been stopped (SIGTERM, then SIGKILL) when anything is raised.
+
     Raises:
-        WorkerFailure: a worker raised or died, or the job outlived ``job_timeout_s``; every
-            other worker has been stopped when this is raised.
+        WorkerFailure: a worker raised or died, or the job outlived ``job_timeout_s``.
+        JobInterrupted: SIGTERM or SIGINT inside :class:`StopSignals`.
     """
     if world_size < 1:
         raise ValueError(f"nodes={world_size}: must be >= 1")
     _warm_imports()
-    port = free_port()
+    _remove_stale_rendezvous()
+    store_dir = tempfile.mkdtemp(prefix=f"{_RENDEZVOUS_PREFIX}{os.getpid()}-")
+    store_path = os.path.join(store_dir, "store")
+    ifname = loopback_interface()
     ctx = mp.get_context("fork")
     results: mp.Queue = ctx.Queue()
     procs = [
         ctx.Process(
             target=_entry,
-            args=(r, world_size, port, backend, timeout_s, fn, args, results, threads_per_worker),
+            args=(
+                r,
+                world_size,
+                store_path,
+                backend,
+                timeout_s,
+                fn,
+                args,
+                results,
+                threads_per_worker,
+                os.getpid(),
+                ifname,
+            ),
             name=f"sgprepro-rank{r}",
             daemon=False,
         )
         for r in range(world_size)
     ]
-    for p in procs:
-        p.start()
-    # The store is served only after the fork, so no worker inherits its listening socket
-    # (inherited, it made some workers' connections hang); workers retry until it is up.
-    store = dist.TCPStore("127.0.0.1", port, world_size, True, wait_for_workers=False)
     outs: dict[int, Any] = {}
-    errors: dict[int, tuple[float, str]] = {}
+    errors: dict[int, tuple[float, str, str]] = {}
     deadline = None if job_timeout_s is None else time.monotonic() + job_timeout_s
     failure: WorkerFailure | None = None
+    finished = False
     try:
+        for p in procs:
+            p.start()
         while len(outs) < world_size and failure is None:
             try:
                 kind, rank, payload = results.get(timeout=0.2)
             except queue.Empty:
-                dead = [
-                    r
-                    for r, p in enumerate(procs)
-                    if r not in outs and p.exitcode is not None and p.exitcode != 0
-                ]
-                if dead:  # give its report a moment to arrive, then name it by its exit code
+                if _dead(procs, outs, errors):  # give its report (or result) a moment to arrive
                     _drain(results, errors, outs, 1.0)
-                    failure = _first_failure(errors) or WorkerFailure(
-                        dead[0], f"process exited with code {procs[dead[0]].exitcode}"
-                    )
+                    if errors or _dead(procs, outs, errors):
+                        failure = _blame(procs, outs, errors)
                 elif deadline is not None and time.monotonic() > deadline:
                     pending = sorted(set(range(world_size)) - set(outs))
                     failure = WorkerFailure(
@@ -168,26 +366,101 @@ def launch_local(
                 continue
             if kind == "error":
                 errors[rank] = payload
-                # the peers of a failed rank fail soon after it: collect their reports briefly and
-                # name the earliest failure, which is the cause
+                # the peers of a failed rank fail soon after it: collect their reports briefly,
+                # and the exit status of ranks that died without one, then name the cause
                 _drain(results, errors, outs, 1.0)
-                failure = _first_failure(errors)
+                failure = _blame(procs, outs, errors)
             else:
                 outs[rank] = pickle.loads(payload)
+        finished = failure is None
     finally:
-        if failure is not None:
-            _stop_all(procs)
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-                p.join()
-        results.close()
-        del store
+        with _held():
+            if not finished:
+                _stop_all(procs)
+            deadline_join = time.monotonic() + 10
+            for p in procs:
+                if p.pid is None:
+                    continue
+                p.join(timeout=max(0.1, deadline_join - time.monotonic()))
+                if p.is_alive():
+                    p.kill()
+                    p.join()
+            results.close()
+            shutil.rmtree(store_dir, ignore_errors=True)
     if failure is not None:
         log.error("%s", failure.cause.splitlines()[0])
         raise failure
     return [outs[r] for r in range(world_size)]
+
+
+_RENDEZVOUS_PREFIX = "sgprepro-rendezvous-"
+
+
+def _remove_stale_rendezvous() -> None:
+    """Remove the rendezvous folders of job processes that are gone (a job killed by SIGKILL
+    cannot remove its own); each folder is named after its job's pid."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_RENDEZVOUS_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(_RENDEZVOUS_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
+def _dead(procs: list, outs: dict, errors: dict) -> list[int]:
+    """Ranks whose process ended without a result (a failure, whatever its exit code)."""
+    return [
+        r
+        for r, p in enumerate(procs)
+        if r not in outs and p.exitcode is not None and (p.exitcode != 0 or r not in errors)
+    ]
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name} (signal {-code})"
+    return f"exited with code {code}"
+
+
+def _blame(procs: list, outs: dict, errors: dict[int, tuple[float, str, str]]) -> WorkerFailure:
+    """The rank that caused the failure, in this order: a rank that died without a report (by a
+    signal or an exit code), then the earliest reported error, then the earliest rank that saw a
+    connection close (when nothing else is known, after waiting briefly for a death to show)."""
+    end = time.monotonic() + 2.0
+    while True:
+        silent = [r for r in _dead(procs, outs, errors) if r not in errors]
+        real = {r: e for r, e in errors.items() if e[1] != "closed"}
+        if silent or real or time.monotonic() > end:
+            break
+        time.sleep(0.05)  # only closed connections so far: the rank behind them is dying
+    others = _others_line(errors)
+    if silent:
+        rank = silent[0]
+        code = procs[rank].exitcode
+        head = f"{_exit_text(code)} without reporting an error"
+        return WorkerFailure(rank, head + (f"\n{others}" if others else ""))
+    pool = real or errors
+    if not pool:
+        return WorkerFailure(-1, "a worker stopped without a report")
+    rank = min(pool, key=lambda r: pool[r][0])
+    cause = pool[rank][2]
+    rest = _others_line({r: e for r, e in errors.items() if r != rank})
+    return WorkerFailure(rank, cause.rstrip("\n") + (f"\n{rest}" if rest else ""))
+
+
+def _others_line(errors: dict[int, tuple[float, str, str]]) -> str:
+    if not errors:
+        return ""
+    parts = [f"rank {r}: {errors[r][2].splitlines()[0]}" for r in sorted(errors)]
+    return "then: " + "; ".join(parts)
 
 
 def _drain(results: mp.Queue, errors: dict, outs: dict, seconds: float) -> None:
@@ -203,26 +476,28 @@ def _drain(results: mp.Queue, errors: dict, outs: dict, seconds: float) -> None:
             outs[rank] = pickle.loads(payload)
 
 
-def _first_failure(errors: dict[int, tuple[float, str]]) -> WorkerFailure | None:
-    if not errors:
-        return None
-    rank = min(errors, key=lambda r: errors[r][0])
-    return WorkerFailure(rank, errors[rank][1])
-
-
 def _stop_all(procs: list[mp.process.BaseProcess]) -> None:
+    """SIGTERM every live worker, then SIGKILL those still alive after ``STOP_GRACE_S``."""
     for p in procs:
-        if p.is_alive():
-            try:
+        if p.pid is not None and p.is_alive():
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     t0 = time.monotonic()
     for p in procs:
-        p.join(timeout=max(0.1, 3 - (time.monotonic() - t0)))
+        if p.pid is not None:
+            p.join(timeout=max(0.05, STOP_GRACE_S - (time.monotonic() - t0)))
     for p in procs:
-        if p.is_alive():
+        if p.pid is not None and p.is_alive():
             p.kill()
 
 
-__all__ = ["WorkerContext", "WorkerFailure", "free_port", "launch_local"]
+__all__ = [
+    "JobInterrupted",
+    "StopSignals",
+    "WorkerContext",
+    "WorkerFailure",
+    "describe_error",
+    "free_port",
+    "launch_local",
+    "loopback_interface",
+]

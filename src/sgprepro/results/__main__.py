@@ -2,6 +2,9 @@
 
     python -m sgprepro.results --runs multirun/table1_eth10g --study experiments/table1_eth10g \
         --out reports/table1_eth10g [--source wandb:<entity>/<project>] [--replay-paper]
+
+Exit status: 0 written; 2 nothing to report or bad input (no run of the study, a missing folder,
+an unreadable layout), with one line on stderr and the report folder left as it was.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import logging
 import sys
 from pathlib import Path
 
-from sgprepro.results.report import write_report
+from sgprepro.results.report import NoRunsError, write_report
+
+EXIT_BAD_INPUT = 2
 
 
 def _networks(spec: str) -> tuple[str, ...]:
@@ -59,25 +64,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.runs is None and args.source is None:
         parser.error("give --runs <dir> or --source wandb:<entity>/<project>")
-    replay = gossip = None
-    if args.replay_paper:
-        from sgprepro.replay import run_replay
-        from sgprepro.replay.gossip_map import speedups
-
-        replay = run_replay()
-        gossip = speedups(replay.calibration)
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    report = write_report(
-        args.runs,
-        args.out,
-        args.study,
-        replay,
-        gossip=gossip,
-        source=args.source,
-        formats=formats,
-        dpi=args.dpi,
-        networks=_networks(args.networks),
-    )
+    try:
+        replay = gossip = None
+        if args.replay_paper:
+            from sgprepro.replay import run_replay
+            from sgprepro.replay.gossip_map import speedups
+
+            replay = run_replay()
+            gossip = speedups(replay.calibration)
+        report = write_report(
+            args.runs,
+            args.out,
+            args.study,
+            replay,
+            gossip=gossip,
+            source=args.source,
+            formats=formats,
+            dpi=args.dpi,
+            networks=_networks(args.networks),
+        )
+    except (NoRunsError, ValueError, OSError) as exc:  # FileNotFoundError is an OSError
+        print(f"error: {str(exc).splitlines()[0]}; {args.out} left as it was", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(report.markdown)
     problems = report.collected.problems
     if problems:

@@ -9,9 +9,13 @@ Statuses:
     ok          the run finished (`done` marker, summary status "ok") and is used in its cell.
     incomplete  no `done` marker and no `error.txt`: still running, or killed. Counted as missing.
     failed      `error.txt` present, or the summary's status is not "ok". Counted as missing.
-    invalid     `done` present but `run.json`/`summary.json` unreadable or lacking a cell key.
+    invalid     `done` present but `run.json`/`summary.json` unreadable or lacking a cell key, or a
+                `trace_r*.jsonl` with a bad line (named by file:line) or a missing rank: its
+                timing cannot be replayed.
     conflict    finished, but its `config_hash` differs from the hash chosen for its cell.
     duplicate   finished, same cell, seed and hash as a more recent finished run.
+
+Anything under an `attempts/` folder (earlier records a re-run moved aside) is never a run.
 
 Conflict rule (deterministic): within a table cell (study, algorithm, nodes, network; seeds are
 the nuisance variable and are excluded from `config_hash`), the hash shared by the most finished
@@ -51,6 +55,8 @@ BASE_COLUMNS: tuple[str, ...] = (
     "bad_lines",
 )
 _METRICS_RE = re.compile(r"^metrics_r(\d+)\.jsonl$")
+_TRACE_RE = re.compile(r"^trace_r(\d+)\.jsonl$")
+ATTEMPTS = "attempts"
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,8 @@ class Problem:
 
     Attributes:
         run_dir: the run directory (or `wandb:<entity>/<project>/<id>`).
-        kind: one of "bad_jsonl_line", "unreadable_file", "missing_file", "missing_key",
-            "incomplete", "failed", "conflict", "duplicate", "no_rank_metrics".
+        kind: one of "bad_jsonl_line", "bad_trace", "unreadable_file", "missing_file",
+            "missing_key", "incomplete", "failed", "conflict", "duplicate", "no_rank_metrics".
         detail: what failed, with file:line where it applies.
     """
 
@@ -84,6 +90,7 @@ class RunRecord:
     ranks_logged: int | None = 0  # None: not available (W&B)
     bad_lines: int = 0
     problems: tuple[Problem, ...] = ()
+    bad_trace: str | None = None  # why the traces cannot be replayed (file:line), if they cannot
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,36 @@ def read_jsonl(path: Path, problems: list[Problem] | None = None) -> list[dict[s
     return out
 
 
+def check_traces(run_dir: Path, nodes: Any) -> str | None:
+    """Why the run's `trace_r*.jsonl` cannot be replayed (naming file and line), or None.
+
+    A run without any trace file (W&B, hand-made fixtures) is not checked. Each line must be a
+    JSON object with a numeric `compute_s`, and every rank 0..nodes-1 must have its file.
+    """
+    files = {int(m.group(1)): p for p in run_dir.iterdir() if (m := _TRACE_RE.match(p.name))}
+    if not files:
+        return None
+    if isinstance(nodes, int) and sorted(files) != list(range(nodes)):
+        missing = sorted(set(range(nodes)) - set(files))
+        return f"trace_r*.jsonl of ranks {missing} missing (nodes={nodes})"
+    for rank in sorted(files):
+        path = files[rank]
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"{path.name}: unreadable ({exc})"
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"{path.name}:{lineno}: invalid JSON ({exc.msg})"
+            if not isinstance(rec, dict) or not isinstance(rec.get("compute_s"), int | float):
+                return f"{path.name}:{lineno}: not a trace record (no numeric compute_s)"
+    return None
+
+
 def read_run_dir(run_dir: Path) -> RunRecord:
     """Read one run directory into a `RunRecord` (never raises on bad content)."""
     rd = str(run_dir)
@@ -194,6 +231,10 @@ def read_run_dir(run_dir: Path) -> RunRecord:
     for p in rank_files:
         read_jsonl(p, problems)
     bad = sum(1 for p in problems[n_before:] if p.kind == "bad_jsonl_line")
+    bad_trace = None
+    if done:
+        cell = (run_json or {}).get("cell")
+        bad_trace = check_traces(run_dir, cell.get("nodes") if isinstance(cell, dict) else None)
     return RunRecord(
         run_dir=rd,
         run_json=run_json,
@@ -203,13 +244,17 @@ def read_run_dir(run_dir: Path) -> RunRecord:
         ranks_logged=len(rank_files),
         bad_lines=bad,
         problems=tuple(problems),
+        bad_trace=bad_trace,
     )
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """Every directory under `root` (at any depth) that holds a `run.json`, sorted by path."""
+    """Every directory under `root` (at any depth) that holds a `run.json`, sorted by path;
+    never one inside an `attempts/` folder (earlier records of a run, moved aside)."""
     root = Path(root)
-    return sorted(p.parent for p in root.rglob("run.json"))
+    return sorted(
+        p.parent for p in root.rglob("run.json") if ATTEMPTS not in p.parent.relative_to(root).parts
+    )
 
 
 def collect_runs(root: Path) -> CollectResult:
@@ -268,6 +313,15 @@ def _row(rec: RunRecord, problems: list[Problem]) -> dict[str, Any]:
         problems.append(Problem(rec.run_dir, "incomplete", "no `done` marker; excluded"))
     elif rec.run_json is None or rec.summary is None:
         status = "invalid"
+    elif rec.bad_trace is not None:
+        status = "invalid"
+        problems.append(
+            Problem(
+                rec.run_dir,
+                "bad_trace",
+                f"{rec.bad_trace}; its timing cannot be replayed; excluded",
+            )
+        )
     elif missing_keys or rj.get("config_hash") is None:
         status = "invalid"
         keys = [f"cell.{k}" for k in missing_keys]

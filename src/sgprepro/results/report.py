@@ -4,15 +4,24 @@
 table_extra.{md,csv,tex} (averaged-model top-1, wall-clock s/itr, consensus distance), runs.csv
 (one row per run record, status included), figures as PNG and PDF, provenance.json and, when a
 replay frame is given, timing_replay.{md,csv}.
+
+The report is built in a temporary folder beside `out_dir` and renamed into place at the end:
+`out_dir` is replaced as a whole, and any failure before that leaves it as it was. A source with
+no run of the study is an error (:class:`NoRunsError`) that touches nothing.
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import json
 import logging
+import os
 import platform
+import shutil
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -71,6 +80,10 @@ REPLAY_CAPTION = (
     "cluster and 10 GbE network), not measured. predicted/emulated = the engine's s/itr; published = "
     "Table 1 of Assran et al. 2019 (wall-clock on the authors' cluster)."
 )
+
+
+class NoRunsError(ValueError):
+    """The source holds no run of the study: there is nothing to report (and nothing is written)."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,43 @@ def load_source(
     return collected, curves, label
 
 
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries atomically (Linux renameat2); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put folder `new` in place of `target` (which may not exist), as one rename where possible.
+
+    With an old `target`, the two are exchanged atomically (renameat2), else the old one is
+    renamed aside first; either way the old content is deleted only once the new one is in place.
+    """
+    if not target.exists():
+        os.rename(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new)  # now the old content
+        return
+    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.rename(target, aside)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    shutil.rmtree(aside)
+
+
 def write_report(
     runs_root: Path | None,
     out_dir: Path,
@@ -213,7 +263,7 @@ def write_report(
 
     Args:
         runs_root: sweep root with the run directories (ignored when `source` is given).
-        out_dir: created if needed; files are overwritten.
+        out_dir: replaced as a whole once every file is written (built beside it first).
         study_dir: `experiments/<study>/` holding layout.yaml (and the files it names).
         replay: a `sgprepro.replay.Replay` of the paper-scale timing (EMULATED), rendered.
         gossip: `sgprepro.replay.gossip_map.speedups` frame: where gossip wins (EMULATED).
@@ -225,16 +275,67 @@ def write_report(
 
     Returns:
         The collected runs, the main table, its caption and Markdown, and the files written.
+
+    Raises:
+        NoRunsError: the source has no run of the study; nothing was written.
     """
     layout = load_layout(Path(study_dir))
     collected, curves, label = load_source(runs_root, source, api)
     runs = collected.runs
+    if not len(runs) or not (runs["study"] == layout.study).any():
+        studies = sorted({str(s) for s in runs["study"].dropna()}) if len(runs) else []
+        raise NoRunsError(
+            f"no run of study {layout.study} in {label} ({len(runs)} run record(s)"
+            + (f", of studies {studies}" if studies else "")
+            + "): nothing to report; train first (make reproduce-table) or point --runs at the "
+            "study's sweep folder"
+        )
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    try:
+        report = _write_files(
+            build,
+            out_dir,
+            layout,
+            collected,
+            curves,
+            label,
+            replay=replay,
+            gossip=gossip,
+            source=source,
+            formats=formats,
+            dpi=dpi,
+            networks=networks,
+        )
+        replace_dir(build, out_dir)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return report
+
+
+def _write_files(
+    build: Path,
+    out_dir: Path,
+    layout: Layout,
+    collected: CollectResult,
+    curves: pd.DataFrame,
+    label: str,
+    *,
+    replay: Any,
+    gossip: pd.DataFrame | None,
+    source: str | None,
+    formats: tuple[str, ...],
+    dpi: int,
+    networks: tuple[str, ...],
+) -> Report:
+    """Write every file of the report into `build`; the Report names them as under `out_dir`."""
+    runs = collected.runs
     files: list[Path] = []
 
     def write(name: str, text: str) -> None:
-        (out_dir / name).write_text(text)
+        (build / name).write_text(text)
         files.append(out_dir / name)
 
     captions = {}
@@ -292,7 +393,7 @@ def write_report(
         }
     )
     for name, fig in figures.items():
-        files.extend(save_figure(fig, out_dir, name, formats, dpi))
+        files.extend(out_dir / p.name for p in save_figure(fig, build, name, formats, dpi))
 
     prov = provenance(collected, layout, label, captions)
     write("provenance.json", json.dumps(prov, indent=2, default=str) + "\n")

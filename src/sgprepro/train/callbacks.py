@@ -1,0 +1,125 @@
+"""Hydra callbacks of ``python -m sgprepro.train`` (registered in ``conf/config.yaml``).
+
+:class:`EarlyChecks` checks a single run's whole config, and the folder names of every cell of a
+sweep, before Hydra creates any folder; at the end of a sweep it lists the cells that were
+skipped (invalid, or their folder held by another job) and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from sgprepro.config import ConfigError, check_folder_name, validate
+
+EXIT_BAD_INPUT = 2
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+# config keys whose value becomes a folder name (hydra.run.dir, hydra.sweep.dir/subdir)
+FOLDER_KEYS: dict[str, tuple[str, str]] = {
+    "study": ("study name", "my_study"),
+    "network.name": ("network condition", "eth_10g"),
+}
+
+
+@dataclass(frozen=True)
+class SkippedCell:
+    """A cell of a sweep that did not run: its job number, overrides and the one-line reason."""
+
+    num: int
+    overrides: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"#{self.num} ({self.overrides}): {self.reason}"
+
+
+SKIPPED: list[SkippedCell] = []
+"""Cells skipped so far in this process's sweep (filled by the task function)."""
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    """One line on stderr, then exit: the CLI's way to refuse."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def job_config(config: DictConfig) -> DictConfig:
+    """The task's config: Hydra's composed config without its ``hydra`` node."""
+    cfg = copy.deepcopy(config)
+    with read_write(cfg), open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def sweep_values(config: DictConfig) -> dict[str, list[str]]:
+    """key -> every value it takes in this sweep (command line and ``hydra.sweeper.params``)."""
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    overrides = [f"{k}={v}" for k, v in params.items()]
+    overrides += list(OmegaConf.select(config, "hydra.overrides.task", default=None) or [])
+    values: dict[str, list[str]] = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        out = values.setdefault(override.key_or_group, [])
+        if override.is_sweep_override():
+            out.extend(override.sweep_string_iterator())
+        else:
+            out.append(override.get_value_element_as_str())
+    return values
+
+
+def check_sweep_folders(config: DictConfig) -> None:
+    """Every folder a cell of this sweep would get stays a folder of the sweep.
+
+    ``study`` and ``network.name`` are folder names (checked as such in the base config and in
+    every swept value); any other override not in ``override_dirname.exclude_keys`` becomes part
+    of the cell's folder name, so a ``..`` in its value would climb out of the sweep.
+
+    Raises:
+        ConfigError: one line naming the key and the value.
+    """
+    swept = sweep_values(config)
+    for key, (what, example) in FOLDER_KEYS.items():
+        for value in [OmegaConf.select(config, key, default=None), *swept.get(key, [])]:
+            check_folder_name(key, value, what, example)
+    excluded = set(
+        OmegaConf.select(config, "hydra.job.config.override_dirname.exclude_keys", default=None)
+        or []
+    )
+    for key, values in swept.items():
+        if key in excluded or key in FOLDER_KEYS:
+            continue
+        for value in values:
+            if ".." in str(value).split("/"):
+                raise ConfigError(
+                    f"{key}={value} in a sweep: each override is part of its cell's folder name "
+                    "(hydra.sweep.subdir), and '..' would put that folder outside the sweep; "
+                    f"give {key} an absolute path"
+                )
+
+
+class EarlyChecks(Callback):
+    """Refuse bad input before Hydra writes anything, and close a sweep with its skipped cells."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        cfg = job_config(config)
+        try:
+            validate(cfg, check_paths=not cfg.get("dry_run", False))
+        except ConfigError as exc:
+            fail(str(exc))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SKIPPED.clear()
+        try:
+            check_sweep_folders(config)
+        except ConfigError as exc:
+            fail(f"{exc} (no cell was started)")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if SKIPPED:
+            cells = "; ".join(str(c) for c in SKIPPED)
+            fail(f"{len(SKIPPED)} cell(s) of the sweep did not run: {cells}")

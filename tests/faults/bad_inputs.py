@@ -1,0 +1,382 @@
+"""The bad-input table: every input a careless user may give, and the error each one gets.
+
+One row per case: the command-line overrides, then the words the error must contain (for an error
+of ``validate``, the first is ``key=value``). ``tests/faults/test_bad_inputs.py`` runs every row
+(compose, then validate, as ``python -m sgprepro.train`` does before any worker starts) and checks
+that ``docs/bad_inputs.md`` is this table rendered. Regenerate the doc after editing the table:
+
+    .venv/bin/python -m tests.faults.bad_inputs
+
+Outcomes: "compose" (Hydra refuses the override: unknown key, wrong type or unknown preset, with
+its own message naming the key), "validate" (``ConfigError``: one line naming key, value,
+constraint and fix), "traceback" (any other exception) and "accepted" (silently wrong).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from sgprepro.config import ConfigError, HostFacts, validate
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "bad_inputs.md"
+# The machine the table is written for: 2 CPU cores, no CUDA, a local launch. Fixed, so the
+# messages (and the doc) do not depend on the machine that runs the tests.
+HOST = HostFacts(cpu_cores=2, cuda=False, slurm_task=False)
+
+
+@dataclass(frozen=True)
+class Case:
+    overrides: tuple[str, ...]
+    expect: tuple[str, ...]  # fragments of the error message, in any order
+
+
+def case(overrides: str, *expect: str) -> Case:
+    return Case(tuple(overrides.split()), expect)
+
+
+CASES: tuple[Case, ...] = (
+    # -- the node count and the graph
+    case("", "nodes=???", "explicit", "set nodes=4"),
+    case("nodes=1", "nodes=1", "at least 2", "use nodes=4"),
+    case("nodes=0 algorithm=allreduce", "nodes=0", "at least 2", "use nodes=4"),
+    case("nodes=abc", "Error merging override nodes=abc"),
+    case("nodes=1000", "nodes=1000", "comm.max_nodes_per_core=16", "use nodes<=32"),
+    case("nodes=40 comm.max_nodes_per_core=-1", "comm.max_nodes_per_core=-1", ">= 0", "use"),
+    case("nodes=5 algorithm=dpsgd", "nodes=5", "even node count", "use nodes=6"),
+    case("nodes=7 algorithm=adpsgd", "nodes=7", "even node count", "use nodes=8"),
+    case("nodes=4 algorithm.name=foo", "algorithm.name='foo'", "unknown", "choose one of"),
+    case("nodes=4 algorithm=foo", "algorithm/foo", "Could not find"),
+    case("nodes=4 topology.name=torus", "topology.name='torus'", "unknown", "choose one of"),
+    case("nodes=4 topology.form=foo", "topology.form='foo'", "must be one of", "use form=paper"),
+    case(
+        "nodes=4 topology.peers_schedule={0:9}",
+        "topology.peers_schedule=",
+        "at most 2",
+        "lower the peers",
+    ),
+    case("nodes=4 topology.peers_schedule={0:0}", "topology.peers_schedule=", "peers >= 1"),
+    case(
+        "nodes=4 algorithm=allreduce topology=ring",
+        "topology.name=ring",
+        "algorithm=allreduce",
+        "uses no communication graph",
+        "(topology=auto)",
+    ),
+    case(
+        "nodes=4 algorithm=allreduce topology.form=phonebook",
+        "topology.form=phonebook",
+        "algorithm=allreduce",
+        "uses no communication graph",
+    ),
+    case(
+        "nodes=4 algorithm=dpsgd topology=exponential",
+        "topology.name=exponential",
+        "undirected",
+        "use topology=bipartite_exponential",
+    ),
+    case(
+        "nodes=4 algorithm=adpsgd topology=ring",
+        "topology.name=ring",
+        "active and passive",
+        "use topology=bipartite_exponential",
+    ),
+    case("nodes=4 algorithm=sgp_delayed algorithm.tau=-1", "algorithm.tau=-1", ">= 0", "use tau=1"),
+    case(
+        "nodes=4 algorithm=allreduce algorithm.allreduce_algo=foo",
+        "algorithm.allreduce_algo='foo'",
+        "must be",
+        "use recursive_doubling",
+    ),
+    case(
+        "nodes=4 algorithm=allreduce_ddp algorithm.bucket_mb=0",
+        "algorithm.bucket_mb=0",
+        "> 0",
+        "try 25",
+    ),
+    # -- names that become folders
+    case(
+        "nodes=4 study=../../../outside",
+        "study=../../../outside",
+        "folder name",
+        "no '/' or '..'",
+        "use study=my_study",
+    ),
+    case("nodes=4 study=a/b", "study=a/b", "folder name", "use study=my_study"),
+    case("nodes=4 study=", "study=", "folder name", "use study=my_study"),
+    case("nodes=4 network.name=../x", "network.name=../x", "folder name", "use network.name="),
+    # -- the network condition
+    case("nodes=4 network=infiniband_400g", "network/infiniband_400g", "Could not find"),
+    case("nodes=4 network.latency_s=-1", "network.latency_s=-1", ">= 0", "use a non-negative"),
+    case("nodes=4 network.latency_s=nan", "network.latency_s=nan", "finite", "use a non-negative"),
+    case("nodes=4 network.bandwidth_gbps=-5", "network.bandwidth_gbps=-5", "> 0", "use the"),
+    case(
+        "nodes=4 network.straggler_prob=2",
+        "network.straggler_prob=2",
+        "[0, 1]",
+        "use a probability",
+    ),
+    # -- data and model
+    case(
+        "nodes=32 optim.batch_size=100000",
+        "optim.batch_size=100000",
+        "1 to 250",
+        "set optim.batch_size<=250",
+    ),
+    case("nodes=4 optim.batch_size=0", "optim.batch_size=0", "1 to 2000"),
+    case(
+        "nodes=4 data=imagenet data.root=/nonexistent",
+        "data.root=/nonexistent",
+        "train/ and val/",
+        "set data.root=",
+    ),
+    case("nodes=4 data=cifar10", "data.root=None", "needs a directory", "set data.root="),
+    case(
+        "nodes=4 data.num_samples=-10",
+        "data.num_samples=-10",
+        "at least 2 samples",
+        "set data.num_samples=",
+    ),
+    case(
+        "nodes=4 data.train_split=1.5",
+        "data.train_split=1.5",
+        "strictly between 0 and 1",
+        "set data.train_split=0.8",
+    ),
+    case(
+        "nodes=4 data=synthetic data.synthetic_dims=3",
+        "data.synthetic_dims=3",
+        "1-D",
+        "set data.synthetic_dims=1 or 2",
+    ),
+    case(
+        "nodes=4 model.cnn_channels=0", "model.cnn_channels=0", ">= 1", "use model.cnn_channels=32"
+    ),
+    case(
+        "nodes=4 model=mlp model.mlp_layers=-1",
+        "model.mlp_layers=-1",
+        ">= 0",
+        "use model.mlp_layers=1",
+    ),
+    case(
+        "nodes=4 model=resnet20 model.resnet20_width=0",
+        "model.resnet20_width=0",
+        ">= 1",
+        "use model.resnet20_width=16",
+    ),
+    # -- the recipe
+    case("nodes=4 optim.ref_batch=0", "optim.ref_batch=0", ">= 1", "use optim.ref_batch=256"),
+    case(
+        "nodes=4 optim.schedule_epochs=0",
+        "optim.schedule_epochs=0",
+        "> 0",
+        "use optim.schedule_epochs=90",
+    ),
+    case("nodes=4 optim.epochs=nan", "optim.epochs=nan", "finite", "use optim.epochs=20"),
+    case(
+        "nodes=4 optim.lr_per_ref_batch=inf",
+        "optim.lr_per_ref_batch=inf",
+        "finite",
+        "use optim.lr_per_ref_batch=0.1",
+    ),
+    case("nodes=4 optim.momentum=1", "optim.momentum=1", "[0, 1)", "use optim.momentum=0.9"),
+    case(
+        "nodes=4 optim.nesterov=true optim.momentum=0",
+        "optim.nesterov=true",
+        "optim.momentum=0",
+        "needs a momentum",
+        "use optim.momentum=0.9",
+    ),
+    case(
+        "nodes=4 optim.warmup_epochs=1000",
+        "optim.warmup_epochs=1000",
+        "must fit",
+        "use optim.warmup_epochs=5",
+    ),
+    case(
+        "nodes=4 optim.milestones=[-5]",
+        "optim.milestones=[-5",
+        ">= 0",
+        "use optim.milestones=[30,60,80]",
+    ),
+    case("nodes=4 optim.milestones=[abc]", "optim.milestones=[abc]", "Error merging override"),
+    # -- the run itself
+    case("nodes=4 seed=-1", "seed=-1", ">= 0", "use seed=0"),
+    case("nodes=4 seed=abc", "seed=abc", "Error merging override"),
+    case("nodes=4 train.log_every=0", "train.log_every=0", ">= 1", "use train.log_every=20"),
+    case(
+        "nodes=4 train.eval_every_epochs=nan",
+        "train.eval_every_epochs=nan",
+        "> 0",
+        "use train.eval_every_epochs=1",
+    ),
+    case(
+        "nodes=4 train.eval_batch_size=0",
+        "train.eval_batch_size=0",
+        ">= 1",
+        "use train.eval_batch_size=1000",
+    ),
+    case(
+        "nodes=4 train.max_steps=-1",
+        "train.max_steps=-1",
+        ">= 0 (0: no cap)",
+        "use train.max_steps=0",
+    ),
+    case(
+        "nodes=4 train.checkpoint_every_epochs=-1",
+        "train.checkpoint_every_epochs=-1",
+        ">= 0",
+        "use train.checkpoint_every_epochs=1",
+    ),
+    case(
+        "nodes=4 train.inject_fault=explode",
+        "train.inject_fault='explode'",
+        "crash@RANK:STEP",
+        "e.g.",
+    ),
+    case(
+        "nodes=4 train.inject_fault=crash@4:1",
+        "train.inject_fault='crash@4:1'",
+        "does not exist",
+        "use a rank in [0, 3]",
+    ),
+    # -- communication and launch
+    case("nodes=4 comm.timeout_s=0", "comm.timeout_s=0", ">= 1 s", "use comm.timeout_s=120"),
+    case(
+        "nodes=4 comm.timeout_s=0.001", "comm.timeout_s=0.001", ">= 1 s", "use comm.timeout_s=120"
+    ),
+    case(
+        "nodes=4 comm.job_timeout_s=0.5",
+        "comm.job_timeout_s=0.5",
+        ">= 1 s",
+        "use comm.job_timeout_s=3600",
+    ),
+    case(
+        "nodes=4 comm.threads_per_worker=0",
+        "comm.threads_per_worker=0",
+        "at least 1",
+        "use comm.threads_per_worker=1",
+    ),
+    case(
+        "nodes=4 comm.backend=nccl",
+        "comm.backend=nccl",
+        "needs a CUDA device",
+        "use comm.backend=gloo",
+    ),
+    case("nodes=4 comm.backend=mpi", "comm.backend='mpi'", "must be auto, gloo or nccl"),
+    case(
+        "nodes=4 comm.gpus_per_rank=-1", "comm.gpus_per_rank=-1", ">= 0", "use comm.gpus_per_rank=0"
+    ),
+    case(
+        "nodes=4 slurm.master_port=-1",
+        "slurm.master_port=-1",
+        "[1024, 64535]",
+        "use slurm.master_port=29500",
+    ),
+    case(
+        "nodes=4 logger.wandb_mode=maybe",
+        "logger.wandb_mode='maybe'",
+        "auto, online, offline or disabled",
+    ),
+    case("nodes=4 logger.progress=yes", "logger.progress='yes'", "auto, on or off"),
+    case(
+        "nodes=4 logger=offline logger.project=",
+        "logger.project=''",
+        "project",
+        "use logger.project=sgprepro",
+    ),
+    case("nodes=4 foo=1", "Could not override 'foo'", "+foo=1"),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # compose, validate, traceback or accepted
+    message: str  # the error (first line for Hydra's), or what escaped
+
+    @property
+    def clear(self) -> bool:
+        return self.kind in ("compose", "validate")
+
+
+def run_case(c: Case) -> Outcome:
+    """Compose and validate like ``python -m sgprepro.train`` does, before any worker starts."""
+    from tests.conftest import compose_config
+
+    try:
+        cfg = compose_config(list(c.overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        return Outcome("compose", " ".join(str(exc).split("\n")[:2]).strip())
+    except Exception as exc:  # noqa: BLE001 - counted, and the test fails on it
+        return Outcome("traceback", f"{type(exc).__name__}: {exc}")
+    try:
+        validate(cfg, host=HOST)
+    except ConfigError as exc:
+        return Outcome("validate", str(exc))
+    except Exception as exc:  # noqa: BLE001 - counted, and the test fails on it
+        return Outcome("traceback", f"{type(exc).__name__}: {exc}")
+    return Outcome("accepted", "")
+
+
+def counts(outcomes: list[Outcome]) -> dict[str, int]:
+    return {
+        "tried": len(outcomes),
+        "clear": sum(o.clear for o in outcomes),
+        "traceback": sum(o.kind == "traceback" for o in outcomes),
+        "accepted": sum(o.kind == "accepted" for o in outcomes),
+    }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(outcomes: list[Outcome]) -> str:
+    n = counts(outcomes)
+    lines = [
+        "# Bad input and the error it gets",
+        "",
+        "Every row is a command line (`python -m sgprepro.train <overrides>`) that must be refused",
+        "before any worker starts. *validate*: sgprepro's own one-line error (key=value, the",
+        "constraint, a fix), printed as `error: ...` with exit status 2; *compose*: Hydra refuses",
+        "the override itself (unknown key, wrong type, unknown preset) and names it (exit status",
+        "1). The machine assumed: 2 CPU cores, no CUDA. The table lives in",
+        "`tests/faults/bad_inputs.py` (`python -m tests.faults.bad_inputs` rewrites this file);",
+        "`tests/faults/test_bad_inputs.py` checks every row and that this file is up to date.",
+        "",
+        f"{n['tried']} bad inputs: {n['clear']} clear errors, {n['traceback']} tracebacks, "
+        f"{n['accepted']} silently accepted.",
+        "",
+        "In a sweep (`-m`) an invalid cell is reported on one line and skipped, the other cells",
+        "run, and the sweep ends with exit status 2 and the list of the skipped cells. Other bad",
+        "input refused the same way, tested in `tests/faults/`: a run folder held by another job",
+        "(`test_run_dir.py`), a report with no run of its study or with a damaged trace",
+        "(`test_reports.py`), a `make` variable holding shell syntax (`test_paths.py`).",
+        "",
+        "| overrides | stage | error |",
+        "|---|---|---|",
+    ]
+    for c, o in zip(CASES, outcomes, strict=True):
+        over = " ".join(c.overrides) or "(none)"
+        lines.append(f"| `{_cell(over)}` | {o.kind} | {_cell(o.message)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    outcomes = [run_case(c) for c in CASES]
+    DOC.write_text(render(outcomes))
+    n = counts(outcomes)
+    print(
+        f"wrote {DOC}: {n['tried']} bad inputs, {n['clear']} clear errors, "
+        f"{n['traceback']} tracebacks, {n['accepted']} silently accepted"
+    )
+    return 0 if n["clear"] == n["tried"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The table builder never damages a report: it is built aside and renamed into place; zero runs
+is an error that touches nothing; a bad trace names its file and line and excludes (and counts)
+its run; copies in attempts/ are never runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sgprepro.results import collect_runs, plots
+from sgprepro.results.__main__ import main
+from sgprepro.results.report import NoRunsError, write_report
+from tests.faults.helpers import snapshot
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs" / "table1_small"
+STUDY_DIR = REPO / "tests" / "fixtures" / "study"  # the layout of the fixture study
+
+
+@pytest.fixture()
+def old_report(tmp_path) -> Path:
+    """A report folder with earlier content (as the committed reports/<study>/)."""
+    out = tmp_path / "reports" / "table1_eth10g"
+    out.mkdir(parents=True)
+    (out / "table.md").write_text("the committed table\n")
+    (out / "provenance.json").write_text("{}\n")
+    return out
+
+
+def _args(runs: Path, out: Path) -> list[str]:
+    return ["--runs", str(runs), "--study", str(STUDY_DIR), "--out", str(out), "--formats", ""]
+
+
+def test_zero_runs_is_an_error_that_touches_nothing(tmp_path, old_report, capsys) -> None:
+    empty = tmp_path / "multirun" / "table1_eth10g"
+    empty.mkdir(parents=True)
+    before = snapshot(old_report.parent)
+    assert main(_args(empty, old_report)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: no run of study table1_eth10g in "), err
+    assert f"{old_report} left as it was" in err
+    assert snapshot(old_report.parent) == before  # nor any temporary folder left beside it
+
+
+def test_a_missing_runs_folder_is_one_line_too(tmp_path, old_report, capsys) -> None:
+    before = snapshot(old_report.parent)
+    assert main(_args(tmp_path / "nope", old_report)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is not a directory" in err
+    assert snapshot(old_report.parent) == before
+
+
+def test_a_failure_while_building_leaves_the_old_report_whole(old_report, monkeypatch) -> None:
+    before = snapshot(old_report.parent)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a figure failed half-way through the report")
+
+    monkeypatch.setattr(plots, "consensus_curves", broken)
+    with pytest.raises(RuntimeError, match="half-way"):
+        write_report(FIXTURE_RUNS, old_report, STUDY_DIR, formats=())
+    assert snapshot(old_report.parent) == before
+
+
+def test_a_report_replaces_the_folder_as_a_whole(old_report) -> None:
+    rep = write_report(FIXTURE_RUNS, old_report, STUDY_DIR, formats=())
+    names = {p.name for p in old_report.iterdir()}
+    assert names == {p.name for p in rep.files}  # nothing of the old content is mixed in
+    assert (old_report / "table.md").read_text() != "the committed table\n"
+    assert [p.name for p in old_report.parent.iterdir()] == [old_report.name]
+
+
+def _trace(path: Path, steps: int, truncate: bool = False) -> None:
+    lines = [
+        json.dumps(
+            {"step": s, "compute_s": 0.01, "wall_s": 0.02, "comm_s": 0.0, "sent": [[1, 100]]}
+        )
+        for s in range(steps)
+    ]
+    text = "\n".join(lines) + "\n"
+    path.write_text(text[:-25] if truncate else text)  # a crash mid-line
+
+
+def test_a_truncated_trace_names_its_file_and_line_and_excludes_the_run(tmp_path) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURE_RUNS, runs)
+    for rank in range(8):  # run 6: sgp n=8 seed 0, finished
+        _trace(runs / "6" / f"trace_r{rank}.jsonl", 5, truncate=rank == 2)
+    out = tmp_path / "report"
+    rep = write_report(runs, out, STUDY_DIR, formats=())
+    row = rep.collected.runs.set_index("run_dir").loc[str(runs / "6")]
+    assert row["status"] == "invalid"
+    (bad,) = [p for p in rep.collected.problems if p.kind == "bad_trace"]
+    assert bad.run_dir == str(runs / "6")
+    assert bad.detail.startswith("trace_r2.jsonl:5: invalid JSON")
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["counts"]["runs_invalid"] == 1
+    assert any("trace_r2.jsonl:5" in p for p in prov["problems"])
+    # the captions count it: missing from the main table (6 of 32 present without the damage),
+    # and named among the excluded records under the extra table
+    assert "Runs: 5 of 32 (algorithm, nodes, seed) present" in rep.caption
+    assert "1 invalid" in prov["captions"]["table_extra"]
+    # the run left the table: its cell is missing now, not filled from a damaged record
+    assert {"algorithm": "sgp", "nodes": 8, "seed": 0, "status": "invalid"} in prov["missing_cells"]
+
+
+def test_intact_traces_keep_the_run(tmp_path) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURE_RUNS, runs)
+    for rank in range(4):
+        _trace(runs / "0" / f"trace_r{rank}.jsonl", 5)
+    assert collect_runs(runs).runs.set_index("run_dir").loc[str(runs / "0"), "status"] == "ok"
+
+
+def test_attempts_are_never_runs(tmp_path) -> None:
+    """A finished run being re-run: its old records moved to attempts/, the new ones incomplete.
+    The cell must read as incomplete, not silently fall back to the run that was replaced."""
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURE_RUNS, runs)
+    job = runs / "0"
+    old = job / "attempts" / "20260101-000000"
+    old.mkdir(parents=True)
+    for p in list(job.iterdir()):
+        if p.name != "attempts":
+            shutil.move(str(p), old / p.name)
+    shutil.copy(old / "run.json", job / "run.json")  # the re-run has started
+    collected = collect_runs(runs)
+    assert str(old) not in set(collected.runs["run_dir"])
+    assert len(collected.runs) == 9
+    assert collected.runs.set_index("run_dir").loc[str(job), "status"] == "incomplete"
+    only_attempts = tmp_path / "only"
+    shutil.copytree(old, only_attempts / "x" / "attempts" / "1")
+    with pytest.raises(NoRunsError):
+        write_report(only_attempts, tmp_path / "r", STUDY_DIR, formats=())

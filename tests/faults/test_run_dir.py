@@ -1,0 +1,86 @@
+"""A run folder belongs to one job (an OS lock held for the job's life, inherited by its forked
+workers); a folder that cannot be written, or an error.txt that cannot, still reports the cause."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+import pytest
+
+from sgprepro import app
+from sgprepro.app import RunDirError, hold_run_dir, run_job
+from sgprepro.config import validate
+
+
+def test_a_held_folder_refuses_a_second_holder_and_names_the_first(tmp_path) -> None:
+    with hold_run_dir(tmp_path / "run"):
+        with pytest.raises(RunDirError) as info, hold_run_dir(tmp_path / "run"):
+            pass
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert f"run folder {tmp_path / 'run'} is in use by another job (pid {os.getpid()})" in msg
+    assert "hydra.run.dir=" in msg
+    lock = tmp_path / "run" / ".lock"
+    stat = lock.stat()
+    with hold_run_dir(tmp_path / "run"):  # free again once its holder let go
+        pass
+    assert lock.read_bytes() == b"" and lock.stat().st_mtime_ns == stat.st_mtime_ns  # unwritten
+
+
+def test_two_attempts_within_a_second_are_both_kept(tmp_path) -> None:
+    from sgprepro.app import _archive_previous
+
+    for attempt in ("first", "second"):
+        (tmp_path / "error.txt").write_text(attempt)
+        _archive_previous(tmp_path)
+    kept = sorted((p / "error.txt").read_text() for p in (tmp_path / "attempts").iterdir())
+    assert kept == ["first", "second"]
+
+
+def test_a_forked_worker_keeps_the_folder_held_until_it_is_gone(tmp_path) -> None:
+    with hold_run_dir(tmp_path):
+        pid = os.fork()
+        if pid == 0:  # a worker: inherits the lock
+            time.sleep(30)
+            os._exit(0)
+    try:
+        with pytest.raises(RunDirError), hold_run_dir(tmp_path):
+            pass  # the job let go, but its worker lives: still held
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with hold_run_dir(tmp_path):
+        pass
+
+
+def test_a_run_folder_that_cannot_be_created_is_one_line(compose_cfg, tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    cfg = validate(compose_cfg(["nodes=2", "debug=tiny"]))
+    with pytest.raises(RunDirError) as info:
+        run_job(cfg, tmp_path / "file" / "run")
+    msg = str(info.value)
+    assert "\n" not in msg and "cannot be written" in msg and "another folder" in msg
+
+
+@pytest.mark.dist
+def test_when_error_txt_cannot_be_written_the_cause_is_still_reported(
+    compose_cfg, tmp_path, monkeypatch, caplog
+) -> None:
+    cfg = validate(compose_cfg(["nodes=2", "debug=tiny", "train.inject_fault=crash@1:2"]))
+    prepare = app.prepare_run_dir
+
+    def prepare_then_block_error_txt(cfg, out):
+        reason = prepare(cfg, out)
+        (out / "error.txt").mkdir()  # the folder refuses error.txt (as a read-only one would)
+        return reason
+
+    monkeypatch.setattr(app, "prepare_run_dir", prepare_then_block_error_txt)
+    with caplog.at_level(logging.ERROR, logger="sgprepro.app"):
+        result = run_job(cfg, tmp_path)
+    assert result["status"] == "failed" and result["rank"] == 1
+    assert result["error_txt"] == "Is a directory"  # the CLI's one line says so
+    logged = [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()]
+    assert logged and "rank 1: RuntimeError: injected fault: rank 1 crashed at step 2" in logged[0]

@@ -1,0 +1,92 @@
+"""A sweep goes on past an invalid cell and ends non-zero with the list; a name that would put
+files outside the run folders is refused before Hydra creates anything."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from sgprepro.config import ConfigError
+from sgprepro.train.callbacks import check_sweep_folders
+from tests.faults.helpers import error_lines, run_cli
+
+
+def _sweep(task: list[str], params: dict | None = None, study: str = "adhoc"):
+    return OmegaConf.create(
+        {
+            "study": study,
+            "network": {"name": "eth_10g"},
+            "hydra": {
+                "overrides": {"task": task},
+                "sweeper": {"params": params or {}},
+                "job": {"config": {"override_dirname": {"exclude_keys": ["study", "data.root"]}}},
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "params", "study", "words"),
+    [
+        ([], None, "../x", "study=../x: a study name is a folder name"),
+        (["study=a,../../b"], None, "adhoc", "study=../../b: a study name"),
+        ([], {"study": "a,b/c"}, "adhoc", "study=b/c: a study name"),
+        (["network.name=ok,.."], None, "adhoc", "network.name=..: a network condition"),
+        (
+            ["train.inject_fault=../../../../etc"],
+            None,
+            "adhoc",
+            "train.inject_fault=../../../../etc in a sweep: each override is part of its cell's",
+        ),
+        (["optim.epochs=1,2", "data.num_samples=../x"], None, "adhoc", "data.num_samples=../x"),
+    ],
+)
+def test_a_sweep_whose_folders_would_leave_it_is_refused(task, params, study, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_sweep_folders(_sweep(task, params, study))
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_sweep_with_ordinary_values_passes() -> None:
+    check_sweep_folders(
+        _sweep(
+            ["nodes=4,8", "data.root=../data", "train.inject_fault=''"],
+            {"algorithm": "sgp,allreduce"},
+            "table1_eth10g",
+        )
+    )
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_an_invalid_cell_is_skipped_and_the_others_run(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["-m", "nodes=1,2", "debug=tiny", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    skipped, summary = error_lines(proc.stderr)
+    assert skipped.startswith("error: cell #0 (nodes=1 debug=tiny): nodes=1: ")
+    assert skipped.endswith("; skipped")
+    assert summary.startswith("error: 1 cell(s) of the sweep did not run: #0 (nodes=1 debug=tiny)")
+    (ran,) = sweep.glob("sgp-n2-*-s0")
+    assert (ran / "done").exists()  # the next cell ran to the end
+    assert not list(sweep.glob("sgp-n1-*/run.json"))
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_a_study_name_outside_the_repository_is_refused_before_anything_is_written(
+    tmp_path,
+) -> None:
+    # (a single run gets the same check from the whole validation, before Hydra makes its
+    # folder: tests/config/test_bad_input.py::test_cli_rejects_bad_input_before_any_worker)
+    cwd = tmp_path / "a" / "b" / "c"
+    cwd.mkdir(parents=True)
+    proc = run_cli(["-m", "nodes=2", "debug=tiny", "study=fine,../../../outside"], cwd)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = error_lines(proc.stderr)
+    assert line.startswith("error: study=../../../outside: a study name is a folder name")
+    assert "use study=my_study" in line and line.endswith("(no cell was started)")
+    assert "Traceback" not in proc.stderr
+    # nothing anywhere: not outside, and not even the valid cell of the sweep
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")] == ["a", "a/b", "a/b/c"]
