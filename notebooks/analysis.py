@@ -14,15 +14,15 @@
 # %% [markdown]
 # # Table 1 of Assran et al. 2019: analysis of our runs
 #
-# Loads the run records of the study `table1_eth10g` through `sgprepro.results`, shows the
+# Loads the run records of the study `table1_scaled` through `sgprepro.results`, shows the
 # paper-layout table (measured beside published), the figures, and one analysis the paper lacks:
 # the final consensus distance against the accuracy gap to AllReduce at each node count.
 #
 # Inputs come from environment variables, so the same notebook runs on a real sweep and on the
 # test fixtures:
 #
-# - `SGPREPRO_RUNS`: the sweep root (default `multirun/table1_eth10g`);
-# - `SGPREPRO_STUDY`: the study directory (default `experiments/table1_eth10g`).
+# - `SGPREPRO_RUNS`: the sweep root (default `multirun/table1_scaled`);
+# - `SGPREPRO_STUDY`: the study directory (default `experiments/table1_scaled`).
 #
 # Relative paths are taken from the repository root. s/itr is EMULATED
 # (`time/emulated_s_per_itr`, the timing engine under the run's network) unless a label says
@@ -58,8 +58,8 @@ def repo_root(start: Path) -> Path:
 
 
 ROOT = repo_root(Path.cwd().resolve())
-RUNS = ROOT / os.environ.get("SGPREPRO_RUNS", "multirun/table1_eth10g")
-STUDY = ROOT / os.environ.get("SGPREPRO_STUDY", "experiments/table1_eth10g")
+RUNS = ROOT / os.environ.get("SGPREPRO_RUNS", "multirun/table1_scaled")
+STUDY = ROOT / os.environ.get("SGPREPRO_STUDY", "experiments/table1_scaled")
 print(f"runs: {RUNS}\nstudy: {STUDY}")
 
 # %% [markdown]

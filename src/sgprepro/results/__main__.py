@@ -1,7 +1,7 @@
 """Build a study's report and print its table.
 
-    python -m sgprepro.results --runs multirun/table1_eth10g --study experiments/table1_eth10g \
-        --out reports/table1_eth10g [--source wandb:<entity>/<project>] [--replay-paper]
+    python -m sgprepro.results --runs multirun/table1_scaled --study experiments/table1_scaled \
+        --out reports/table1_scaled [--source wandb:<entity>/<project>] [--replay-paper]
 
 Exit status: 0 written; 2 nothing to report or bad input (no run of the study, a missing folder,
 an unreadable layout), with one line on stderr and the report folder left as it was.

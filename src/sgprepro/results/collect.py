@@ -270,7 +270,7 @@ def collect_runs(root: Path) -> CollectResult:
     if not root.is_dir():
         raise FileNotFoundError(
             f"runs root={root} is not a directory; pass the sweep's output dir, e.g. "
-            "--runs multirun/table1_eth10g"
+            "--runs multirun/table1_scaled"
         )
     return assemble(read_run_dir(d) for d in find_run_dirs(root))
 

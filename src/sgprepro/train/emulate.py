@@ -1,6 +1,6 @@
 """Re-run the timing engine on a finished run's recorded traces.
 
-    python -m sgprepro.train.emulate multirun/table1_eth10g/sgp-n32-eth_10g-s0
+    python -m sgprepro.train.emulate multirun/table1_scaled/sgp-n32-paper_regime-s0
     python -m sgprepro.train.emulate <run_dir> --network wan
 
 Without ``--network`` it reproduces the run's own ``time/emulated_s_per_itr`` exactly; with it,
