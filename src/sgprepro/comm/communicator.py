@@ -17,8 +17,8 @@ import torch.distributed as dist
 
 COLLECTIVE = -1  # peer id recorded for the payload of a collective (all-reduce)
 _TAG_SPACE = 1 << 20  # point-to-point rounds use tags step % _TAG_SPACE
-_COLLECTIVE_TAGS = 1 << 21  # recursive-doubling rounds use tags above, never colliding with them
-_MAX_ROUNDS = 32
+_COLLECTIVE_TAGS = 1 << 21  # the all-reduce's messages use tags above, never colliding with them
+_REDUCE, _BROADCAST = 0, 1  # the all-reduce's two phases (the tag's lowest bit)
 
 
 class CommError(RuntimeError):
@@ -116,6 +116,7 @@ class Communicator:
         self.backend = backend
         self.sent = SentLog()
         self.wait_s = 0.0
+        self._collectives = 0  # all-reduces so far: the same count on every rank
 
     @classmethod
     def new_group(
@@ -203,37 +204,61 @@ class Communicator:
     ) -> torch.Tensor:
         """Blocking sum all-reduce in place. Collective: every rank calls this, in step order.
 
-        On gloo with a power-of-two group it is recursive doubling over point-to-point
-        messages (log2 n rounds, each a full exchange with rank XOR 2^r), the paper era's
-        algorithm: with many ranks sharing few cores, log2 n rounds cost far less waiting than a
-        ring's 2 (n - 1) steps. Every rank ends with the same bits (each round adds the same two
-        partial sums on both sides).
+        On gloo it is a binomial tree over point-to-point messages: partial sums flow to rank 0
+        in ceil(log2 n) levels, then the sum flows back down the same tree. Each rank sends and
+        receives about two messages, where gloo's ring moves 2 (n - 1) chunks per rank and
+        recursive doubling log2 n whole messages; with many ranks sharing few cores that CPU is
+        what an all-reduce costs. The emulated time is the paper's collective either way (its
+        timing program), not this one. Every rank ends with rank 0's bits.
         """
-        n = self.world_size
-        if self.backend == "gloo" and n > 1 and n & (n - 1) == 0:
+        if self.backend == "gloo" and self.world_size > 1:
             if record:
                 self.sent.add(COLLECTIVE, _nbytes(tensor))
-            return self._recursive_doubling_(tensor, step)
+            return self._tree_all_reduce_(tensor, step)
         self.wait_work(self.all_reduce_async(tensor, record), step, what)
         return tensor
 
-    def _recursive_doubling_(self, tensor: torch.Tensor, step: int) -> torch.Tensor:
-        rounds = self.world_size.bit_length() - 1
-        for r in range(rounds):
-            peer = self.rank ^ (1 << r)
-            tag = _COLLECTIVE_TAGS + (step * _MAX_ROUNDS + r) % _TAG_SPACE
-            got = self._exchange_tagged(tensor.clone(), peer, tag, step)
-            tensor.add_(got)
+    def _tree_all_reduce_(self, tensor: torch.Tensor, step: int) -> torch.Tensor:
+        n, rank = self.world_size, self.rank
+        # tagged by the all-reduce's sequence number, which every rank shares (ranks of an
+        # asynchronous run reach the final evaluation at different steps)
+        tag = _COLLECTIVE_TAGS + 2 * (self._collectives % _TAG_SPACE)
+        self._collectives += 1
+        lowest = rank & -rank if rank else 1 << n.bit_length()  # rank 0 is every level's root
+        # reduce: children rank + 2^k (2^k below this rank's lowest set bit) send their sums
+        mask = 1
+        while mask < lowest and rank + mask < n:
+            tensor.add_(self._wait_one("recv", rank + mask, tag + _REDUCE, step, tensor))
+            mask <<= 1
+        if rank:
+            self._wait_one("send", rank - lowest, tag + _REDUCE, step, tensor)
+            self._wait_one("recv", rank - lowest, tag + _BROADCAST, step, tensor, into=tensor)
+        # broadcast: the sum goes back to the same children, farthest first
+        while mask > 1:
+            mask >>= 1
+            if rank + mask < n:
+                self._wait_one("send", rank + mask, tag + _BROADCAST, step, tensor)
         return tensor
 
-    def _exchange_tagged(self, send: torch.Tensor, peer: int, tag: int, step: int) -> torch.Tensor:
-        recv = torch.empty_like(send)
-        works = [
-            ("recv", peer, dist.irecv(recv, src=peer, group=self.group, tag=tag)),
-            ("send", peer, dist.isend(send, dst=peer, group=self.group, tag=tag)),
-        ]
-        PendingExchange(self, step, works, {peer: recv}, [send]).wait()
-        return recv
+    def _wait_one(
+        self,
+        op: str,
+        peer: int,
+        tag: int,
+        step: int,
+        tensor: torch.Tensor,
+        into: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One blocking point-to-point message within the timeout: ``send`` sends ``tensor``;
+        ``recv`` returns a fresh buffer shaped like it (or receives ``into``)."""
+        if op == "send":
+            work = dist.isend(tensor, dst=peer, group=self.group, tag=tag)
+            buf = tensor
+        else:
+            buf = torch.empty_like(tensor) if into is None else into
+            work = dist.irecv(buf, src=peer, group=self.group, tag=tag)
+        PendingExchange(self, step, [(op, peer, work)], {}, [tensor]).wait()
+        return buf
 
     def all_gather(self, tensor: torch.Tensor, step: int) -> list[torch.Tensor]:
         """Every rank's ``tensor`` (not counted as training traffic). Collective."""
