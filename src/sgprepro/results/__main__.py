@@ -28,15 +28,30 @@ def _networks(spec: str) -> tuple[str, ...]:
     return tuple(n for n in spec.split(",") if n)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _study(value: str) -> Path:
+    """``--study``: a study folder, or the name of one shipped with the package
+    (``table1_scaled`` is ``experiments/table1_scaled/``)."""
+    path = Path(value)
+    if path.is_dir() or "/" in value:
+        return path
+    from sgprepro.paths import study_dir
+
+    return study_dir(value)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sgprepro.results",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--runs", type=Path, help="sweep root holding <job>/run.json")
     parser.add_argument(
-        "--study", type=Path, required=True, help="study dir with layout.yaml and paper.csv"
+        "--study",
+        type=_study,
+        required=True,
+        help="study dir with layout.yaml and paper.csv, or the name of a shipped study "
+        "(e.g. table1_scaled)",
     )
     parser.add_argument("--out", type=Path, required=True, help="report directory to write")
     parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
