@@ -405,6 +405,8 @@ def run_rank(
                 "several machines writes into one folder; put hydra.run.dir (or "
                 "hydra.sweep.dir) on a file system every machine shares"
             )
+        # the worker sets its own (rank-prefixed) log handlers; the job's come back after it
+        handlers, level = list(logging.getLogger().handlers), logging.getLogger().level
         try:
             result = run_worker(ctx, cfg, str(run_dir))
         except Exception as exc:  # noqa: BLE001 - recorded, then reported as a failed run
@@ -418,6 +420,13 @@ def run_rank(
                 "error_txt": why,
                 "error_file": run_dir / name,
             }
+        finally:
+            root = logging.getLogger()
+            for h in list(root.handlers):
+                root.removeHandler(h)
+            for h in handlers:
+                root.addHandler(h)
+            root.setLevel(level)
         if rank != 0:
             return {"status": "ok", "rank": rank, "summary": None}
         mark_done(run_dir)

@@ -1,7 +1,9 @@
 """Build a study's report and print its table.
 
-    python -m sgprepro.results --runs multirun/table1_scaled --study experiments/table1_scaled \
+    sgprepro-report --runs multirun/table1_scaled --study table1_scaled \
         --out reports/table1_scaled [--source wandb:<entity>/<project>] [--replay-paper]
+
+(``python -m sgprepro.results`` is the same command.)
 
 Exit status: 0 written; 2 nothing to report or bad input (no run of the study, a missing folder,
 an unreadable layout), with one line on stderr and the report folder left as it was.
@@ -54,7 +56,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
         "(e.g. table1_scaled)",
     )
     parser.add_argument("--out", type=Path, required=True, help="report directory to write")
-    parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
+    parser.add_argument(
+        "--source",
+        help="wandb:<entity>/<project>: read W&B instead of --runs (each run's records artifact "
+        "is downloaded, so its runs re-emulate like local ones)",
+    )
+    parser.add_argument(
+        "--wandb-cache",
+        type=Path,
+        help="where --source downloads the runs' records (default: "
+        "~/.cache/sgprepro/wandb/<entity>/<project>, or $SGPREPRO_CACHE/wandb/...)",
+    )
     parser.add_argument(
         "--replay-paper",
         action="store_true",
@@ -98,6 +110,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
             formats=formats,
             dpi=args.dpi,
             networks=_networks(args.networks),
+            wandb_cache=args.wandb_cache,
         )
     except (NoRunsError, ValueError, OSError) as exc:  # FileNotFoundError is an OSError
         print(f"error: {str(exc).splitlines()[0]}; {args.out} left as it was", file=sys.stderr)
