@@ -153,10 +153,10 @@ CASES: tuple[Case, ...] = (
     case(
         "nodes=32 optim.batch_size=100000",
         "optim.batch_size=100000",
-        "1 to 250",
-        "set optim.batch_size<=250",
+        "1 to 1125",
+        "set optim.batch_size<=1125",
     ),
-    case("nodes=4 optim.batch_size=0", "optim.batch_size=0", "1 to 2000"),
+    case("nodes=4 optim.batch_size=0", "optim.batch_size=0", "1 to 9000"),
     case(
         "nodes=4 data=imagenet data.root=/nonexistent",
         "data.root=/nonexistent",
