@@ -69,8 +69,7 @@ endif
 
 table: $(STAMP) ## rebuild reports/ from existing records, no training (SOURCE=wandb:<entity>/<project> reads W&B)
 	$(PY) -m sgprepro.results --study "experiments/$$STUDY" --out "$$REPORT" --replay-paper \
-	  $(if $(SOURCE),,--networks all) \
-	  $(if $(SOURCE),--source "$$SOURCE",--runs "$$RUNS")
+	  --networks all $(if $(SOURCE),--source "$$SOURCE",--runs "$$RUNS")
 
 replay-paper-timing: $(STAMP) ## the timing engine on the paper's workload: predicted vs published s/itr (emulated)
 	$(PY) -m sgprepro.replay

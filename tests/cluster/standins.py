@@ -19,7 +19,7 @@ import stat
 import sys
 from pathlib import Path
 
-SBATCH = r'''#!{python}
+SBATCH = r"""#!{python}
 import os, re, subprocess, sys
 from pathlib import Path
 state = Path({state!r})
@@ -42,9 +42,9 @@ if {run!r}:
     (state / f"{{job}}.state").write_text("RUNNING")
     subprocess.Popen(["bash", "-c", runner], env=env, start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-'''
+"""
 
-SRUN = r'''#!{python}
+SRUN = r"""#!{python}
 import os, subprocess, sys
 args = sys.argv[1:]
 out = err = None
@@ -67,9 +67,9 @@ for t in range(ntasks):
     procs.append(subprocess.Popen(args, env=env, stdout=fo, stderr=fe))
 codes = [p.wait() for p in procs]
 sys.exit(max(codes, key=abs) if any(codes) else 0)
-'''
+"""
 
-SACCT = r'''#!{python}
+SACCT = r"""#!{python}
 import sys
 from pathlib import Path
 state = Path({state!r})
@@ -78,7 +78,7 @@ print("JobID|State|NodeList")
 for job in ids:
     f = state / f"{{job}}.state"
     print(f"{{job}}|{{f.read_text().strip() if f.exists() else 'PENDING'}}|localhost")
-'''
+"""
 
 SCANCEL = "#!/bin/sh\nexit 0\n"
 

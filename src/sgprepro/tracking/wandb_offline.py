@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sgprepro.tracking.wandb_offline", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("path", type=Path, help="a run directory, offline-run folder or .wandb file")
+    parser.add_argument(
+        "path", type=Path, help="a run directory, offline-run folder or .wandb file"
+    )
     args = parser.parse_args(argv)
     run = read_offline_run(args.path)
     print(f"file: {run.path}")
