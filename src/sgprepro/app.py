@@ -304,15 +304,7 @@ def run_job(cfg: Config, out: Path, overrides: str = "") -> dict[str, Any]:
                 )
             raise
     summary = results[0]["summary"]
-    log.info(
-        "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr, job %.1f s",
-        cfg.algorithm.name,
-        cfg.nodes,
-        summary["val/top1_node_mean"],
-        summary["time/emulated_s_per_itr"],
-        summary["time/wall_s_per_itr"],
-        time.perf_counter() - t0,
-    )
+    _log_summary(cfg, summary, f"job {time.perf_counter() - t0:.1f} s")
     return {"status": "ok", "summary": summary, "wandb": wandb}
 
 
@@ -431,5 +423,18 @@ def run_rank(
             return {"status": "ok", "rank": rank, "summary": None}
         mark_done(run_dir)
     # the group is gone: the other ranks are free; rank 0 files the run with W&B
+    _log_summary(cfg, result["summary"], f"{launch.kind} job of {world} ranks")
     wandb = file_with_wandb(run_dir, cfg)
     return {"status": "ok", "rank": 0, "summary": result["summary"], "wandb": wandb}
+
+
+def _log_summary(cfg: Config, summary: dict[str, Any], how: str) -> None:
+    log.info(
+        "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr (%s)",
+        cfg.algorithm.name,
+        cfg.nodes,
+        summary["val/top1_node_mean"],
+        summary["time/emulated_s_per_itr"],
+        summary["time/wall_s_per_itr"],
+        how,
+    )
