@@ -19,6 +19,8 @@ import stat
 import sys
 from pathlib import Path
 
+from sgprepro.comm.launch import loopback_interface
+
 SBATCH = r"""#!{python}
 import os, re, subprocess, sys
 from pathlib import Path
@@ -95,6 +97,7 @@ def install(bin_dir: Path, state: Path, run: bool) -> dict[str, str]:
     for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
         env.pop(var, None)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["GLOO_SOCKET_IFNAME"] = loopback_interface()  # the "nodes" are this machine: loopback only
     return env
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sgprepro.comm.launch import free_port
+from sgprepro.comm.launch import free_port, loopback_interface
 from sgprepro.launchenv import LaunchEnvError, detect
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
@@ -25,7 +25,13 @@ def _env(tmp_path: Path) -> dict[str, str]:
         if not k.startswith(("SLURM_", "SUBMITIT_", "TORCHELASTIC_"))
         and k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK")
     }
-    return {**env, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    # both "machines" are this one: rendezvous and gloo's sockets on loopback only
+    return {
+        **env,
+        "WANDB_MODE": "disabled",
+        "OMP_NUM_THREADS": "1",
+        "GLOO_SOCKET_IFNAME": loopback_interface(),
+    }
 
 
 @pytest.mark.slow
