@@ -14,19 +14,30 @@ REPORT ?= reports/$(STUDY)
 export STUDY RUNS REPORT SOURCE
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-quick lint reproduce-table table replay-paper-timing \
+.PHONY: help install lock test test-quick lint reproduce-table table replay-paper-timing \
         bench bench-comm bench-timing notebook clean
 
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the pinned dependencies (torch, hydra, wandb, ...)
+install: $(STAMP) ## create .venv with every package at its version in requirements.lock
+	@echo "installed: .venv (sgprepro-train, sgprepro-report; tab completion: eval \"\$$(.venv/bin/sgprepro-train -sc install=bash)\")"
+
+lock: ## re-resolve requirements.lock from pyproject.toml (after editing its dependencies)
+	$(PYTHON) -m pip install --dry-run --ignore-installed --quiet --report .lock-report.json '.[dev]'
+	$(PYTHON) -c "import json; r = json.load(open('.lock-report.json')); \
+	  rows = sorted((i['metadata']['name'].lower().replace('_', '-'), i['metadata']['version']) \
+	                for i in r['install'] if i['metadata']['name'] != 'sgprepro'); \
+	  head = open('requirements.lock').read().split('\n\n', 1)[0]; \
+	  open('requirements.lock', 'w').write(head + '\n\n' + ''.join(f'{n}=={v}\n' for n, v in rows))"
+	@rm -f .lock-report.json
+	@echo "wrote requirements.lock"
 
 test: $(STAMP) ## run the whole test suite (unit, dist, config, e2e, results, notebooks)
 	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q --durations=15
@@ -58,8 +69,7 @@ endif
 
 table: $(STAMP) ## rebuild reports/ from existing records, no training (SOURCE=wandb:<entity>/<project> reads W&B)
 	$(PY) -m sgprepro.results --study "experiments/$$STUDY" --out "$$REPORT" --replay-paper \
-	  $(if $(SOURCE),,--networks all) \
-	  $(if $(SOURCE),--source "$$SOURCE",--runs "$$RUNS")
+	  --networks all $(if $(SOURCE),--source "$$SOURCE",--runs "$$RUNS")
 
 replay-paper-timing: $(STAMP) ## the timing engine on the paper's workload: predicted vs published s/itr (emulated)
 	$(PY) -m sgprepro.replay

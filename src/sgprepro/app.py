@@ -1,8 +1,16 @@
 """One job of a sweep: validate, record, launch the ranks, mark the run done (no Hydra imports).
 
-Runs in the single Hydra process of a job (locally) or in each SLURM task (one task per rank).
+Runs in the single Hydra process of a job (locally: it forks one worker per node), or in every
+rank of a job that a launcher started (one process per node: a task of a submitit SLURM job, or a
+process of torchrun or any env:// launcher; :mod:`sgprepro.launchenv` tells which). There, rank 0
+decides for the whole job: it holds the run folder, skips a finished run or moves an earlier
+attempt aside, and tells every rank through the rendezvous store, so no rank waits for a
+timeout and no two processes write one folder.
+
 A run directory whose ``done`` marker exists with the same config hash is skipped; a failed or
-interrupted one is moved aside into ``attempts/`` (nothing written is lost) and run again.
+interrupted one is moved aside into ``attempts/`` (nothing written is lost) and run again. Once
+the run is done, the job process (rank 0 under a launcher) files it with W&B
+(:mod:`sgprepro.tracking.wandb_run`).
 
 Locally a run directory belongs to one job: the job process holds an OS lock on
 ``<run_dir>/.lock`` from before it writes or moves anything until it ends, and a second job on the
@@ -13,6 +21,7 @@ worker, and ``error.txt`` says it was interrupted; a run that completed keeps it
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import json
 import logging
@@ -30,7 +39,7 @@ from sgprepro.tracking import DONE, environment_info, write_json_atomic
 log = logging.getLogger(__name__)
 
 _RECORDS = ("run.json", "timing.json", "summary.json", "error.txt", "wandb")
-_RECORD_PREFIXES = ("metrics_r", "trace_r")
+_RECORD_PREFIXES = ("metrics_r", "trace_r", "error_r")
 LOCK_FILE = ".lock"
 ERROR_FILE = "error.txt"
 
@@ -98,14 +107,15 @@ def mark_done(out: Path) -> None:
     (Path(out) / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
 
 
-def record_error(out: Path, text: str) -> str | None:
-    """Write ``error.txt``. Returns None, or why it could not be written (the cause must then be
-    reported another way: the caller prints it)."""
+def record_error(out: Path, text: str, name: str = ERROR_FILE) -> str | None:
+    """Write ``error.txt`` (or ``name``: a rank's own ``error_r{rank}.txt`` under a launcher).
+    Returns None, or why it could not be written (the cause must then be reported another way:
+    the caller prints it)."""
     try:
-        (Path(out) / ERROR_FILE).write_text(text)
+        (Path(out) / name).write_text(text)
     except OSError as exc:
         why = f"{exc.strerror or type(exc).__name__}"
-        log.error("cannot write %s (%s); the cause was: %s", Path(out) / ERROR_FILE, why, text)
+        log.error("cannot write %s (%s); the cause was: %s", Path(out) / name, why, text)
         return why
     return None
 
@@ -181,8 +191,11 @@ def resumable(out: Path, chash: str) -> bool:
         return False
 
 
-def prepare_run_dir(cfg: Config, out: Path) -> str | None:
+def prepare_run_dir(cfg: Config, out: Path, overrides: str = "") -> str | None:
     """Skip a finished identical run, move a failed one aside, write run.json.
+
+    ``overrides``: the run's overrides beyond its cell (Hydra's ``override_dirname``), recorded
+    so that its W&B name and group keep them.
 
     Returns a reason to skip, or None when the run should go ahead.
     """
@@ -208,6 +221,7 @@ def prepare_run_dir(cfg: Config, out: Path) -> str | None:
         {
             "run_id": out.name,
             "cell": cell_of(cfg),
+            "overrides": overrides,
             "config": config_dict(cfg),
             "config_hash": chash,
             "topology": resolve_topology_name(cfg),
@@ -218,33 +232,12 @@ def prepare_run_dir(cfg: Config, out: Path) -> str | None:
     return None
 
 
-def _prepare_wandb(cfg: Config) -> None:
-    """Import W&B and start its service once in this process, so forked rank 0s attach to it
-    (seconds saved per run) instead of each importing W&B and starting a service of its own."""
-    from sgprepro.tracking import resolve_wandb_mode
-
-    if resolve_wandb_mode(cfg.logger.wandb_mode) == "disabled":
-        return
-    try:
-        import wandb
-
-        wandb.setup()
-    except Exception as exc:  # noqa: BLE001 - W&B must never break a run
-        log.warning("W&B set-up failed (%s); rank 0 will try on its own", str(exc).splitlines()[0])
-
-
-def _slurm_rank() -> tuple[int, int, str] | None:
-    """(rank, world size, master host) inside a submitit SLURM task, else None."""
-    if "SUBMITIT_EXECUTOR" not in os.environ and "SLURM_PROCID" not in os.environ:
-        return None
-    import submitit
-
-    env = submitit.JobEnvironment()
-    return env.global_rank, env.num_tasks, env.hostnames[0]
-
-
-def run_job(cfg: Config, out: Path) -> dict[str, Any]:
+def run_job(cfg: Config, out: Path, overrides: str = "") -> dict[str, Any]:
     """Run one validated job into ``out``.
+
+    Locally this process forks the workers; under a launcher (SLURM through submitit, or an
+    env:// launcher such as torchrun) it is one rank of the job (:func:`run_rank`).
+    ``overrides``: the run's overrides beyond its cell (recorded in run.json).
 
     Never raises for a worker failure: the run is recorded as failed (``error.txt``, no ``done``)
     so the next job of a multirun still runs; the result says whether ``error.txt`` could be
@@ -257,20 +250,21 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
             (unless the run had completed: then it keeps its ``done``).
     """
     from sgprepro.comm.launch import JobInterrupted, StopSignals, WorkerFailure, launch_local
+    from sgprepro.launchenv import detect
     from sgprepro.train.worker import run_worker
 
     if cfg.dry_run:
         line = plan(cfg)
         print(line, flush=True)
         return {"status": "dry_run", "plan": line}
-    slurm = _slurm_rank()
+    launch = detect()
     backend = resolve_backend(cfg)
-    if slurm is not None:
-        return _run_slurm_task(cfg, out, slurm, backend)
+    if launch.distributed:
+        return run_rank(cfg, out, launch, backend, overrides)
     with hold_run_dir(out), StopSignals() as signals:
         try:
             try:
-                reason = prepare_run_dir(cfg, out)
+                reason = prepare_run_dir(cfg, out, overrides)
             except OSError as exc:
                 raise RunDirError(
                     f"run folder {out}: cannot be written ({exc.strerror or exc}); make it "
@@ -279,7 +273,6 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
             if reason:
                 log.info("skipping: %s", reason)
                 return {"status": "skipped", "reason": reason}
-            _prepare_wandb(cfg)
             t0 = time.perf_counter()
             from sgprepro.data import build_dataset
 
@@ -301,6 +294,7 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
                 return {"status": "failed", "rank": exc.rank, "error": str(exc), "error_txt": why}
             with signals.deferred():  # a signal now waits for the marker, then interrupts
                 mark_done(out)
+            wandb = file_with_wandb(out, cfg)
         except JobInterrupted as exc:
             if not (out / DONE).exists():
                 exc.error_txt = record_error(
@@ -310,42 +304,137 @@ def run_job(cfg: Config, out: Path) -> dict[str, Any]:
                 )
             raise
     summary = results[0]["summary"]
+    _log_summary(cfg, summary, f"job {time.perf_counter() - t0:.1f} s")
+    return {"status": "ok", "summary": summary, "wandb": wandb}
+
+
+def file_with_wandb(out: Path, cfg: Config) -> dict[str, Any] | None:
+    """File the finished run with W&B from its records (None when W&B is disabled); a W&B
+    failure is logged and never touches the local records."""
+    from sgprepro.tracking.wandb_run import log_run
+
+    return log_run(out, cfg.logger)
+
+
+_VERDICT_KEY = "job/run_dir"
+
+
+def _publish(store: Any, verdict: str) -> None:
+    store.set(_VERDICT_KEY, verdict.encode())
+
+
+def _rank0_verdict(cfg: Config, out: Path, overrides: str, stack: contextlib.ExitStack) -> str:
+    """Rank 0: hold the run folder for the job's life and prepare it. Returns ``run:<folder>``,
+    ``skip:<reason>`` or ``error:<message>``."""
+    try:
+        stack.enter_context(hold_run_dir(out))
+        reason = prepare_run_dir(cfg, out, overrides)
+    except RunDirError as exc:
+        return f"error:{exc}"
+    except OSError as exc:
+        return (
+            f"error:run folder {out}: cannot be written ({exc.strerror or exc}); make it "
+            "writable or give the run another folder"
+        )
+    return f"skip:{reason}" if reason else f"run:{out.resolve()}"
+
+
+def run_rank(
+    cfg: Config, out: Path, launch: Any, backend: str, overrides: str = ""
+) -> dict[str, Any]:
+    """This process is rank ``launch.rank`` of a job started by SLURM (submitit) or an env://
+    launcher: join the job's group, agree on the run folder, train, and (rank 0) mark it done.
+
+    Rank 0 decides and every rank learns it through the rendezvous store at once: a finished run
+    is skipped by every rank, a folder held by another job stops every rank. The run folder is
+    rank 0's (Hydra's output folder on rank 0); every rank writes its own records there, so a
+    job over several machines needs it on a shared file system.
+
+    Raises:
+        RunDirError: the run folder cannot be used (every rank raises it).
+    """
+    import torch.distributed as dist
+
+    from sgprepro.comm import destroy, init_worker
+    from sgprepro.train.worker import run_worker
+
+    rank, world = launch.rank, launch.world_size
+    if world != cfg.nodes:  # validate() refuses this first; a guard for direct callers
+        raise RunDirError(f"nodes={cfg.nodes} with {launch.source}: use nodes={world}")
+    # the GPU of this process on its machine (one task per node on SLURM: local rank 0)
+    os.environ.setdefault("LOCAL_RANK", str(launch.local_rank))
+    timeout = datetime.timedelta(seconds=cfg.comm.timeout_s)
+    if launch.kind == "slurm":
+        port = cfg.slurm.master_port + zlib.crc32(launch.job_id.encode()) % 1000
+        url = f"tcp://{launch.master_addr}:{port}?rank={rank}&world_size={world}"
+    else:
+        url = "env://"
+    try:
+        store, _, _ = next(dist.rendezvous(url, timeout=timeout))
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        raise RuntimeError(
+            f"rank {rank}: cannot reach the rendezvous store of {launch.kind} at "
+            f"{launch.master_addr} within comm.timeout_s={cfg.comm.timeout_s} ({exc})"
+        ) from exc
+    with contextlib.ExitStack() as stack:
+        ctx = init_worker(rank, world, "", 0, backend, cfg.comm.timeout_s, store=store)
+        stack.callback(destroy)
+        if rank == 0:
+            verdict = _rank0_verdict(cfg, out, overrides, stack)
+            _publish(ctx.store, verdict)
+        else:
+            verdict = ctx.store.get(_VERDICT_KEY).decode()
+        kind, _, detail = verdict.partition(":")
+        if kind == "skip":
+            log.info("rank %d: skipping: %s", rank, detail)
+            return {"status": "skipped", "reason": detail}
+        if kind == "error":
+            raise RunDirError(detail if rank == 0 else f"rank 0: {detail}")
+        run_dir = Path(detail)
+        if not (run_dir / "run.json").is_file():
+            raise RunDirError(
+                f"rank {rank}: run folder {run_dir} (rank 0's) is not visible here: a job over "
+                "several machines writes into one folder; put hydra.run.dir (or "
+                "hydra.sweep.dir) on a file system every machine shares"
+            )
+        # the worker sets its own (rank-prefixed) log handlers; the job's come back after it
+        handlers, level = list(logging.getLogger().handlers), logging.getLogger().level
+        try:
+            result = run_worker(ctx, cfg, str(run_dir))
+        except Exception as exc:  # noqa: BLE001 - recorded, then reported as a failed run
+            name = ERROR_FILE if rank == 0 else f"error_r{rank}.txt"
+            why = record_error(run_dir, f"rank {rank}: {type(exc).__name__}: {exc}\n", name)
+            log.error("rank %d failed: %s (details in %s)", rank, exc, run_dir / name)
+            return {
+                "status": "failed",
+                "rank": rank,
+                "error": f"rank {rank} failed: {type(exc).__name__}: {exc}",
+                "error_txt": why,
+                "error_file": run_dir / name,
+            }
+        finally:
+            root = logging.getLogger()
+            for h in list(root.handlers):
+                root.removeHandler(h)
+            for h in handlers:
+                root.addHandler(h)
+            root.setLevel(level)
+        if rank != 0:
+            return {"status": "ok", "rank": rank, "summary": None}
+        mark_done(run_dir)
+    # the group is gone: the other ranks are free; rank 0 files the run with W&B
+    _log_summary(cfg, result["summary"], f"{launch.kind} job of {world} ranks")
+    wandb = file_with_wandb(run_dir, cfg)
+    return {"status": "ok", "rank": 0, "summary": result["summary"], "wandb": wandb}
+
+
+def _log_summary(cfg: Config, summary: dict[str, Any], how: str) -> None:
     log.info(
-        "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr, job %.1f s",
+        "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr (%s)",
         cfg.algorithm.name,
         cfg.nodes,
         summary["val/top1_node_mean"],
         summary["time/emulated_s_per_itr"],
         summary["time/wall_s_per_itr"],
-        time.perf_counter() - t0,
+        how,
     )
-    return {"status": "ok", "summary": summary}
-
-
-def _run_slurm_task(
-    cfg: Config, out: Path, slurm: tuple[int, int, str], backend: str
-) -> dict[str, Any]:
-    from sgprepro.comm import destroy, init_worker
-    from sgprepro.train.worker import run_worker
-
-    rank, world, master = slurm
-    if world != cfg.nodes:
-        raise RuntimeError(
-            f"nodes={cfg.nodes} but the SLURM job has {world} tasks; one task per node"
-        )
-    if rank == 0:
-        reason = prepare_run_dir(cfg, out)
-        if reason:
-            raise RuntimeError(f"rank 0: {reason}; remove the done marker to run it again")
-    port = cfg.slurm.master_port + zlib.crc32(os.environ.get("SLURM_JOB_ID", "0").encode()) % 1000
-    ctx = init_worker(rank, world, master, port, backend, cfg.comm.timeout_s, host_store=rank == 0)
-    try:
-        result = run_worker(ctx, cfg, str(out))
-    except BaseException as exc:
-        (out / f"error_r{rank}.txt").write_text(f"rank {rank}: {type(exc).__name__}: {exc}\n")
-        raise
-    finally:
-        destroy()
-    if rank == 0:
-        (out / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
-    return {"status": "ok", "rank": rank, "summary": result["summary"]}

@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from sgprepro.configstore import register_configs, writable_schema
 from sgprepro.data import DataError, DataSpec, check_batch, validate_data_spec
 from sgprepro.models import validate_model_spec
 from sgprepro.schema import (
@@ -52,41 +53,12 @@ __all__ = [
     "register_configs",
     "resolve_topology_name",
     "validate",
+    "writable_schema",
 ]
 
 
 class ConfigError(ValueError):
     """Bad input: one line naming the key, the value, the constraint and a fix."""
-
-
-def _writable(node: DictConfig) -> DictConfig:
-    """Frozen dataclasses make read-only nodes; clear the flag so overrides can merge."""
-    OmegaConf.set_readonly(node, None)
-    for key in node:
-        child = node._get_node(key)
-        if isinstance(child, DictConfig):
-            _writable(child)
-        else:
-            child._set_flag("readonly", None)
-    return node
-
-
-def writable_schema() -> DictConfig:
-    """The :class:`Config` schema as a DictConfig that overrides and records can merge into."""
-    return _writable(OmegaConf.structured(Config))
-
-
-def register_configs() -> None:
-    """Register the schema as ``base_config`` (``conf/config.yaml`` lists it first)."""
-    from hydra.core.config_store import ConfigStore
-
-    if not OmegaConf.has_resolver("row"):
-        # the run's row (its variant, else the algorithm's name): names run directories
-        OmegaConf.register_new_resolver("row", lambda name, variant: variant or name)
-    if not OmegaConf.has_resolver("suffix"):
-        # "" -> "", "a=1,b=2" -> ",a=1,b=2": appends sweep overrides to a run directory name
-        OmegaConf.register_new_resolver("suffix", lambda s: f",{s}" if s else "")
-    ConfigStore.instance().store(name="base_config", node=writable_schema())
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -174,23 +146,42 @@ class HostFacts:
     Attributes:
         cpu_cores: CPU cores this process may run on.
         cuda: a CUDA device is usable.
-        slurm_task: this process is a task of a SLURM job (one task per node), not a local launch.
+        slurm_task: this process is a task of a submitit SLURM job (one task per node), not a
+            local launch.
+        world_size: ranks in the job when a launcher started this process as one of them
+            (torchrun or another env:// launcher, or SLURM); None for a local launch.
+        world_source: what set ``world_size`` (for the error), e.g. ``WORLD_SIZE=2``.
     """
 
     cpu_cores: int
     cuda: bool
     slurm_task: bool
+    world_size: int | None = None
+    world_source: str = ""
 
     @classmethod
     def detect(cls) -> HostFacts:
+        """Raises ConfigError when the launcher's variables are inconsistent."""
+        from sgprepro.launchenv import LaunchEnvError
+        from sgprepro.launchenv import detect as detect_launch
+
         try:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # not Linux
             cores = os.cpu_count() or 1
+        try:
+            launch = detect_launch()
+        except LaunchEnvError as exc:
+            raise _err(str(exc)) from exc
         import torch
 
-        slurm = "SUBMITIT_EXECUTOR" in os.environ or "SLURM_PROCID" in os.environ
-        return cls(cpu_cores=max(1, cores), cuda=torch.cuda.is_available(), slurm_task=slurm)
+        return cls(
+            cpu_cores=max(1, cores),
+            cuda=torch.cuda.is_available(),
+            slurm_task=launch.kind == "slurm",
+            world_size=launch.world_size,
+            world_source=launch.source,
+        )
 
 
 # A name used as a folder: letters, digits, '.', '_' and '-', not starting with '.' or '-'.
@@ -245,7 +236,16 @@ def _check_host(c: Config, host: HostFacts) -> None:
             "comm.backend=nccl: NCCL needs a CUDA device and this machine has none; "
             "use comm.backend=gloo (or auto, which picks gloo on CPU)"
         )
-    local = not host.slurm_task and c.comm.gpus_per_rank == 0
+    if host.world_size is not None and c.nodes != host.world_size:
+        raise _err(
+            f"nodes={c.nodes} with {host.world_source}: a launcher started this process as one "
+            f"rank of a {host.world_size}-rank job, one process per node, so nodes must equal "
+            f"its world size; use nodes={host.world_size}, or launch {c.nodes} processes (e.g. "
+            f"torchrun --nnodes {c.nodes} --nproc-per-node 1, or --nproc-per-node {c.nodes} on "
+            "one machine)"
+        )
+    launched_here = not host.slurm_task and host.world_size is None
+    local = launched_here and c.comm.gpus_per_rank == 0
     bound = c.comm.max_nodes_per_core
     if local and bound > 0 and c.nodes > bound * host.cpu_cores:
         raise _err(

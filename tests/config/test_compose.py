@@ -122,18 +122,29 @@ def test_missing_nodes_is_a_config_error(compose_cfg) -> None:
 
 
 @pytest.mark.parametrize("preset", _options("experiment"))
-def test_slurm_launcher_resolves_from_the_job_config(compose_cfg, preset) -> None:
+def test_slurm_launcher_takes_each_cells_resources(compose_cfg, preset) -> None:
+    from omegaconf import OmegaConf
+
+    from sgprepro.slurm_launcher import cell_resources
+    from sgprepro.train.callbacks import job_config
+
     cfg = compose_cfg(
         ["nodes=16", f"experiment={preset}", "hydra/launcher=slurm", "slurm.partition=gpu"],
         return_hydra_config=True,
     )
     launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("SlurmLauncher")
-    assert launcher.nodes == 16
-    assert launcher.tasks_per_node == 1  # one task per node of the paper (one rank)
-    assert launcher.gpus_per_node == cfg.slurm.gpus_per_node == 8
-    assert launcher.cpus_per_task == cfg.slurm.cpus_per_task
-    assert launcher.mem_gb == cfg.slurm.mem_gb
-    assert launcher.timeout_min == cfg.slurm.timeout_min
-    assert launcher.partition == "gpu"
+    assert launcher._target_ == "hydra_plugins.sgprepro_slurm.launcher.CellSlurmLauncher"
     assert launcher.submitit_folder.startswith(f"multirun/{cfg.study}/")
+    res = cell_resources(job_config(cfg))
+    assert res["nodes"] == 16
+    assert res["tasks_per_node"] == 1  # one task per node of the paper (one rank)
+    assert res["gpus_per_node"] == cfg.slurm.gpus_per_node == 8
+    assert res["cpus_per_task"] == cfg.slurm.cpus_per_task
+    assert res["mem_gb"] == cfg.slurm.mem_gb and res["timeout_min"] == cfg.slurm.timeout_min
+    assert res["partition"] == "gpu" and res["constraint"] is None  # empty: left out
+    assert res["name"] == f"{cfg.study}.sgp-n16-{cfg.network.name}-s0"
+    # the launcher's own config reads nothing of the job's: it resolves with nodes swept (???)
+    swept = compose_cfg(["experiment=" + preset, "hydra/launcher=slurm"], return_hydra_config=True)
+    assert OmegaConf.is_missing(swept, "nodes")
+    params = OmegaConf.to_container(swept.hydra.launcher, resolve=True)
+    assert params["srun_args"] == ["--kill-on-bad-exit=1"] and params["wait"] is True

@@ -1,5 +1,6 @@
-"""End to end with real gloo workers: every record of docs/records.md, an offline W&B run,
-skip/archive on re-runs, and emulated time that the timing engine reproduces from the traces."""
+"""End to end with real gloo workers: every record of docs/records.md, the offline W&B run read back
+from its files (and the table rebuilt from its artifact), skip/archive on re-runs, and emulated
+time that the timing engine reproduces from the traces."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from sgprepro.app import run_job
 from sgprepro.config import Config, cell_of, config_hash, validate
 from sgprepro.emulation import emulate_run
 from sgprepro.tracking import DONE, read_jsonl
+from sgprepro.tracking.wandb_offline import read_offline_run
+from sgprepro.tracking.wandb_run import identity
+from tests.e2e.offline_api import OfflineApi
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "records.md"
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs" / "records.md"
 NODES = 4
 STEPS = 8  # debug=tiny caps the run at train.max_steps=8
 
@@ -102,11 +107,88 @@ def test_sgp_run_writes_every_documented_record(sgp_run) -> None:
     assert (out / DONE).exists() and not (out / "error.txt").exists()
 
 
-def test_sgp_run_mirrors_to_an_offline_wandb_run(sgp_run) -> None:
-    _, out, _ = sgp_run
+def test_the_job_files_the_run_with_wandb_read_back_from_the_offline_files(sgp_run) -> None:
+    """The W&B run, as `wandb sync` would upload it: the nested config, emulated and wall time in
+    the history with top-1 plotted against emulated seconds, and every record as an artifact."""
+    cfg, out, result = sgp_run
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((out / "wandb").iterdir())
-    assert list(runs[0].glob("*.wandb")), list(runs[0].iterdir())
+    wb = read_offline_run(out)
+    run_json = json.loads((out / "run.json").read_text())
+    ident = identity(run_json)
+    assert result["wandb"]["id"] == wb.run["id"] == ident["id"]
+    assert wb.run["id"] == f"{cfg.study}-sgp-n{NODES}-{cfg.network.name}-s0-{config_hash(cfg)[:8]}"
+    assert wb.run["job_type"] == "train" and wb.run["resume"]
+    assert wb.run["group"] == f"{cfg.study}/sgp-n{NODES}-{cfg.network.name}"  # seeds aggregate
+    assert wb.run["name"] == f"sgp-n{NODES}-{cfg.network.name}-s0"
+    # the nested config: every group under its own name, the cell keys under "cell"
+    assert wb.config["algorithm"]["name"] == "sgp" and wb.config["algorithm"]["tau"] == 1
+    assert wb.config["network"]["name"] == cfg.network.name and "latency_s" in wb.config["network"]
+    assert wb.config["cell"] == run_json["cell"]
+    assert wb.config["config_hash"] == config_hash(cfg)
+    # the history: emulated and wall-clock time on every row, top-1 at each evaluation
+    assert {"time/emulated_s", "time/wall_s", "val/top1_node_mean", "train/loss"} <= set(
+        wb.history_keys
+    )
+    emulated = [row["time/emulated_s"] for row in wb.history]
+    assert emulated == sorted(emulated) and emulated[-1] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    last = [row for row in wb.history if "val/top1_node_mean" in row][-1]
+    assert last["val/top1_node_mean"] == summary["val/top1_node_mean"]
+    assert last["time/emulated_s"] == summary["curve"][-1]["time/emulated_s"]
+    x_axis = {m["name"]: m["step_metric"] for m in wb.metrics}
+    assert x_axis["val/*"] == x_axis["train/*"] == "time/emulated_s"
+    assert wb.summary["time/emulated_s_per_itr"] == summary["time/emulated_s_per_itr"]
+    # the records, as an artifact a W&B-only user can re-emulate from
+    (art,) = wb.artifacts
+    assert art["type"] == "run-records"
+    expected = {"run.json", "summary.json", "timing.json", "done"}
+    expected |= {f"{p}_r{r}.jsonl" for p in ("metrics", "trace") for r in range(NODES)}
+    assert set(art["files"]) == expected
+    for name, local in art["files"].items():
+        assert Path(local).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_the_table_from_wandb_re_emulates_from_the_artifacts(sgp_run, tmp_path) -> None:
+    """`make table SOURCE=wandb:...`: the records come back from the artifact and re-emulate
+    under other networks to the same numbers as the local folder."""
+    from sgprepro.results import write_report
+    from sgprepro.results.collect import collect_runs
+    from sgprepro.results.networks import emulate_networks
+    from sgprepro.results.wandb_source import load_wandb
+
+    cfg, out, _ = sgp_run
+    api = OfflineApi([out])
+    collected, curves = load_wandb("wandb:lab/sgprepro", api, cache=tmp_path / "cache")
+    assert api.paths == ["lab/sgprepro"]
+    assert collected.counts()["ok"] == 1
+    (run_dir,) = collected.ok["run_dir"]
+    assert Path(run_dir).parent == tmp_path / "cache" and (Path(run_dir) / "done").exists()
+    assert len(curves) == len(json.loads((out / "summary.json").read_text())["curve"])
+    from_wandb = emulate_networks(collected.ok, ["wan", "eth_10g"])
+    local = emulate_networks(collect_runs(out.parent).ok, ["wan", "eth_10g"])
+    assert from_wandb["s_per_itr"].tolist() == local["s_per_itr"].tolist()
+    assert (from_wandb["s_per_itr"] > 0).all()
+
+    study = tmp_path / "study"
+    study.mkdir()
+    layout = (REPO / "tests" / "fixtures" / "study" / "layout.yaml").read_text()
+    layout = layout.replace("study: table1_eth10g", f"study: {cfg.study}").replace(
+        "../../../experiments", str(REPO / "experiments")
+    )
+    (study / "layout.yaml").write_text(layout)
+    report = write_report(
+        None,
+        tmp_path / "report",
+        study,
+        source="wandb:lab/sgprepro",
+        api=OfflineApi([out]),
+        formats=(),
+        networks=("wan",),
+        wandb_cache=tmp_path / "cache2",
+    )
+    assert (tmp_path / "report" / "timing_networks.csv").exists()
+    assert report.collected.counts()["ok"] == 1
 
 
 def test_emulated_time_is_reproduced_from_the_traces(sgp_run) -> None:

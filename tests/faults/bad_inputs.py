@@ -34,10 +34,29 @@ HOST = HostFacts(cpu_cores=2, cuda=False, slurm_task=False)
 class Case:
     overrides: tuple[str, ...]
     expect: tuple[str, ...]  # fragments of the error message, in any order
+    host: HostFacts = HOST  # the machine and launcher (torchrun: a world size of its own)
+
+    @property
+    def label(self) -> str:
+        text = " ".join(self.overrides) or "(none)"
+        if self.host.world_size is not None:
+            text = f"{self.host.world_source} {text}"
+        return text
 
 
-def case(overrides: str, *expect: str) -> Case:
-    return Case(tuple(overrides.split()), expect)
+def case(overrides: str, *expect: str, host: HostFacts = HOST) -> Case:
+    return Case(tuple(overrides.split()), expect, host)
+
+
+def under_torchrun(world_size: int) -> HostFacts:
+    """This machine, with the process started as one rank of a ``world_size``-rank job."""
+    return HostFacts(
+        cpu_cores=2,
+        cuda=False,
+        slurm_task=False,
+        world_size=world_size,
+        world_source=f"WORLD_SIZE={world_size}",
+    )
 
 
 CASES: tuple[Case, ...] = (
@@ -50,6 +69,15 @@ CASES: tuple[Case, ...] = (
     case("nodes=40 comm.max_nodes_per_core=-1", "comm.max_nodes_per_core=-1", ">= 0", "use"),
     case("nodes=5 algorithm=dpsgd", "nodes=5", "even node count", "use nodes=6"),
     case("nodes=7 algorithm=adpsgd", "nodes=7", "even node count", "use nodes=8"),
+    case(
+        "nodes=4",
+        "nodes=4",
+        "WORLD_SIZE=2",
+        "nodes must equal",
+        "use nodes=2",
+        "torchrun --nnodes 4",
+        host=under_torchrun(2),
+    ),
     case("nodes=4 algorithm.name=foo", "algorithm.name='foo'", "unknown", "choose one of"),
     case("nodes=4 algorithm=foo", "algorithm/foo", "Could not find"),
     case("nodes=4 topology.name=torus", "topology.name='torus'", "unknown", "choose one of"),
@@ -125,10 +153,10 @@ CASES: tuple[Case, ...] = (
     case(
         "nodes=32 optim.batch_size=100000",
         "optim.batch_size=100000",
-        "1 to 250",
-        "set optim.batch_size<=250",
+        "1 to 1125",
+        "set optim.batch_size<=1125",
     ),
-    case("nodes=4 optim.batch_size=0", "optim.batch_size=0", "1 to 2000"),
+    case("nodes=4 optim.batch_size=0", "optim.batch_size=0", "1 to 9000"),
     case(
         "nodes=4 data=imagenet data.root=/nonexistent",
         "data.root=/nonexistent",
@@ -315,7 +343,7 @@ def run_case(c: Case) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - counted, and the test fails on it
         return Outcome("traceback", f"{type(exc).__name__}: {exc}")
     try:
-        validate(cfg, host=HOST)
+        validate(cfg, host=c.host)
     except ConfigError as exc:
         return Outcome("validate", str(exc))
     except Exception as exc:  # noqa: BLE001 - counted, and the test fails on it
@@ -341,11 +369,12 @@ def render(outcomes: list[Outcome]) -> str:
     lines = [
         "# Bad input and the error it gets",
         "",
-        "Every row is a command line (`python -m sgprepro.train <overrides>`) that must be refused",
+        "Every row is a command line (`sgprepro-train <overrides>`) that must be refused",
         "before any worker starts. *validate*: sgprepro's own one-line error (key=value, the",
         "constraint, a fix), printed as `error: ...` with exit status 2; *compose*: Hydra refuses",
         "the override itself (unknown key, wrong type, unknown preset) and names it (exit status",
-        "1). The machine assumed: 2 CPU cores, no CUDA. The table lives in",
+        "1). The machine assumed: 2 CPU cores, no CUDA; a row that starts with `WORLD_SIZE=n`",
+        "runs as one rank of an n-rank job of torchrun (or any env:// launcher). The table lives in",
         "`tests/faults/bad_inputs.py` (`python -m tests.faults.bad_inputs` rewrites this file);",
         "`tests/faults/test_bad_inputs.py` checks every row and that this file is up to date.",
         "",
@@ -362,8 +391,7 @@ def render(outcomes: list[Outcome]) -> str:
         "|---|---|---|",
     ]
     for c, o in zip(CASES, outcomes, strict=True):
-        over = " ".join(c.overrides) or "(none)"
-        lines.append(f"| `{_cell(over)}` | {o.kind} | {_cell(o.message)} |")
+        lines.append(f"| `{_cell(c.label)}` | {o.kind} | {_cell(o.message)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -8,20 +8,20 @@ import pytest
 from sgprepro.config import HostFacts, validate
 from tests.faults.bad_inputs import CASES, DOC, Case, Outcome, counts, render, run_case
 
-_OUTCOMES: dict[tuple[str, ...], Outcome] = {}
+_OUTCOMES: dict[str, Outcome] = {}
 
 
 def _outcome(c: Case) -> Outcome:
-    if c.overrides not in _OUTCOMES:
-        _OUTCOMES[c.overrides] = run_case(c)
-    return _OUTCOMES[c.overrides]
+    if c.label not in _OUTCOMES:
+        _OUTCOMES[c.label] = run_case(c)
+    return _OUTCOMES[c.label]
 
 
 def test_the_table_has_no_duplicate_rows() -> None:
-    assert len({c.overrides for c in CASES}) == len(CASES)
+    assert len({c.label for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[" ".join(c.overrides) or "(none)" for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
 def test_bad_input_gets_a_clear_error(case: Case) -> None:
     outcome = _outcome(case)
     assert outcome.kind in ("compose", "validate"), outcome

@@ -72,8 +72,8 @@ def test_when_error_txt_cannot_be_written_the_cause_is_still_reported(
     cfg = validate(compose_cfg(["nodes=2", "debug=tiny", "train.inject_fault=crash@1:2"]))
     prepare = app.prepare_run_dir
 
-    def prepare_then_block_error_txt(cfg, out):
-        reason = prepare(cfg, out)
+    def prepare_then_block_error_txt(cfg, out, overrides=""):
+        reason = prepare(cfg, out, overrides)
         (out / "error.txt").mkdir()  # the folder refuses error.txt (as a read-only one would)
         return reason
 

@@ -35,6 +35,7 @@ def init_worker(
     store_prefix: str = "sgprepro",
     host_store: bool = False,
     store_path: str | None = None,
+    store: dist.Store | None = None,
 ) -> WorkerContext:
     """Join the job's process group.
 
@@ -43,6 +44,7 @@ def init_worker(
     of the job's store: ``add``, ``check``, ``get``, ``set`` and ``compare_set``.
 
     ``host_store``: this rank serves the TCPStore (rank 0 on a cluster).
+    ``store``: a store an ``env://`` or ``tcp://`` rendezvous already connected (used as is).
 
     Raises:
         RuntimeError: the rendezvous or the group init failed (fatal: never a silent fallback).
@@ -51,7 +53,9 @@ def init_worker(
         raise ValueError(f"backend={backend!r}: must be gloo (CPU) or nccl (GPU)")
     timeout = datetime.timedelta(seconds=timeout_s)
     try:
-        if store_path is not None:
+        if store is not None:
+            base = store
+        elif store_path is not None:
             base = dist.FileStore(store_path, world_size)
             base.set_timeout(timeout)
         else:
@@ -61,7 +65,7 @@ def init_worker(
         raise RuntimeError(
             f"rank {rank}: cannot reach the rendezvous store at {where} within {timeout_s}s ({exc})"
         ) from exc
-    store = dist.PrefixStore(store_prefix, base)
+    prefixed = dist.PrefixStore(store_prefix, base)
     if backend == "nccl":
         if not torch.cuda.is_available():
             raise RuntimeError(f"rank {rank}: backend=nccl needs CUDA; use backend=gloo on CPU")
@@ -70,9 +74,11 @@ def init_worker(
         device = torch.device("cuda", local)
     else:
         device = torch.device("cpu")
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
+    dist.init_process_group(
+        backend, store=prefixed, rank=rank, world_size=world_size, timeout=timeout
+    )
     log.debug("rank %d joined a %s group of %d", rank, backend, world_size)
-    return WorkerContext(rank, world_size, backend, device, store, timeout_s)
+    return WorkerContext(rank, world_size, backend, device, prefixed, timeout_s)
 
 
 def destroy() -> None:

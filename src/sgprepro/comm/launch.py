@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from sgprepro.comm.group import WorkerContext, destroy, init_worker
+from sgprepro.interrupt import JobInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -67,23 +68,6 @@ class WorkerFailure(RuntimeError):
         self.rank, self.cause = rank, cause  # cause: first line, then details
         head = cause.splitlines()[0] if cause else "unknown cause"
         super().__init__(f"rank {rank} failed: {head}" if rank >= 0 else head)
-
-
-class JobInterrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt, its sibling
-    """SIGTERM or SIGINT reached the job process; every worker has been stopped when it escapes
-    :func:`launch_local`. A BaseException, like KeyboardInterrupt, so no ``except Exception`` on the
-    way (Hydra's included) swallows it."""
-
-    def __init__(self, signum: int):
-        self.signum = int(signum)
-        self.signame = signal.Signals(self.signum).name
-        self.error_txt: str | None = None  # why error.txt could not be written, if it could not
-        super().__init__(f"interrupted by {self.signame}")
-
-    @property
-    def exit_code(self) -> int:
-        """128 + the signal number, as a shell reports a process ended by that signal."""
-        return 128 + self.signum
 
 
 class StopSignals:

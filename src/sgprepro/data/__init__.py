@@ -3,32 +3,36 @@
 ``build_dataset(DataSpec)`` gives a train/val pair; ``validate_data_spec`` checks a spec without
 reading data (run it before any worker starts); ``make_loader`` gives one rank's batches of its
 disjoint shard for one epoch.
+
+The names load on first use (PEP 562), so importing the schema (:mod:`sgprepro.data.spec`)
+does not import torch: ``--help`` and tab completion stay fast.
 """
 
-from sgprepro.data.build import build_dataset
-from sgprepro.data.sharding import (
-    ShardLoader,
-    batches_per_epoch,
-    check_batch,
-    epoch_order,
-    make_loader,
-    shard_indices,
-    shard_size,
-)
-from sgprepro.data.spec import DATASET_NAMES, DataError, DatasetPair, DataSpec, validate_data_spec
+from __future__ import annotations
 
-__all__ = [
-    "DATASET_NAMES",
-    "DataError",
-    "DataSpec",
-    "DatasetPair",
-    "ShardLoader",
-    "batches_per_epoch",
-    "build_dataset",
-    "check_batch",
-    "epoch_order",
-    "make_loader",
-    "shard_indices",
-    "shard_size",
-    "validate_data_spec",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "build_dataset": "build",
+    "ShardLoader": "sharding",
+    "batches_per_epoch": "sharding",
+    "check_batch": "sharding",
+    "epoch_order": "sharding",
+    "make_loader": "sharding",
+    "shard_indices": "sharding",
+    "shard_size": "sharding",
+    "DATASET_NAMES": "spec",
+    "DataError": "spec",
+    "DatasetPair": "spec",
+    "DataSpec": "spec",
+    "validate_data_spec": "spec",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

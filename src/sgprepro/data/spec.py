@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch.utils.data import Dataset
+if TYPE_CHECKING:  # the schema imports no torch (fast --help)
+    from torch.utils.data import Dataset
 
 DATASET_NAMES: tuple[str, ...] = ("mnist1d", "cifar10", "imagenet", "synthetic")
 

@@ -1,7 +1,9 @@
 """Build a study's report and print its table.
 
-    python -m sgprepro.results --runs multirun/table1_scaled --study experiments/table1_scaled \
+    sgprepro-report --runs multirun/table1_scaled --study table1_scaled \
         --out reports/table1_scaled [--source wandb:<entity>/<project>] [--replay-paper]
+
+(``python -m sgprepro.results`` is the same command.)
 
 Exit status: 0 written; 2 nothing to report or bad input (no run of the study, a missing folder,
 an unreadable layout), with one line on stderr and the report folder left as it was.
@@ -28,18 +30,43 @@ def _networks(spec: str) -> tuple[str, ...]:
     return tuple(n for n in spec.split(",") if n)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _study(value: str) -> Path:
+    """``--study``: a study folder, or the name of one shipped with the package
+    (``table1_scaled`` is ``experiments/table1_scaled/``)."""
+    path = Path(value)
+    if path.is_dir() or "/" in value:
+        return path
+    from sgprepro.paths import study_dir
+
+    return study_dir(value)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sgprepro.results",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--runs", type=Path, help="sweep root holding <job>/run.json")
     parser.add_argument(
-        "--study", type=Path, required=True, help="study dir with layout.yaml and paper.csv"
+        "--study",
+        type=_study,
+        required=True,
+        help="study dir with layout.yaml and paper.csv, or the name of a shipped study "
+        "(e.g. table1_scaled)",
     )
     parser.add_argument("--out", type=Path, required=True, help="report directory to write")
-    parser.add_argument("--source", help="wandb:<entity>/<project>: read W&B instead of --runs")
+    parser.add_argument(
+        "--source",
+        help="wandb:<entity>/<project>: read W&B instead of --runs (each run's records artifact "
+        "is downloaded, so its runs re-emulate like local ones)",
+    )
+    parser.add_argument(
+        "--wandb-cache",
+        type=Path,
+        help="where --source downloads the runs' records (default: "
+        "~/.cache/sgprepro/wandb/<entity>/<project>, or $SGPREPRO_CACHE/wandb/...)",
+    )
     parser.add_argument(
         "--replay-paper",
         action="store_true",
@@ -83,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             formats=formats,
             dpi=args.dpi,
             networks=_networks(args.networks),
+            wandb_cache=args.wandb_cache,
         )
     except (NoRunsError, ValueError, OSError) as exc:  # FileNotFoundError is an OSError
         print(f"error: {str(exc).splitlines()[0]}; {args.out} left as it was", file=sys.stderr)

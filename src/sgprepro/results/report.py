@@ -39,7 +39,7 @@ from sgprepro.results.agreement import (
 )
 from sgprepro.results.analysis import consensus_gap
 from sgprepro.results.claims import claims_markdown, evaluate_claims, load_claims
-from sgprepro.results.collect import CollectResult, assemble, collect_runs, load_curves
+from sgprepro.results.collect import CollectResult, collect_runs, load_curves
 from sgprepro.results.layout import Layout, load_layout
 from sgprepro.results.table import (
     EXTRA_ROWS,
@@ -54,13 +54,7 @@ from sgprepro.results.table import (
     to_latex,
     to_markdown,
 )
-from sgprepro.results.wandb_source import (
-    SOURCE_PREFIX,
-    WandbApi,
-    curves_from_wandb,
-    parse_source,
-    records_from_wandb,
-)
+from sgprepro.results.wandb_source import SOURCE_PREFIX, WandbApi, load_wandb
 
 logger = logging.getLogger(__name__)
 
@@ -183,18 +177,15 @@ def save_figure(
 
 
 def load_source(
-    runs_root: Path | None, source: str | None, api: WandbApi | None
+    runs_root: Path | None,
+    source: str | None,
+    api: WandbApi | None,
+    wandb_cache: Path | None = None,
 ) -> tuple[CollectResult, pd.DataFrame, str]:
-    """Collect runs and their ok runs' curves from a directory or `wandb:<entity>/<project>`."""
+    """Collect runs and their ok runs' curves from a directory or `wandb:<entity>/<project>`
+    (whose records artifacts are downloaded into `wandb_cache`)."""
     if source is not None and source.startswith(SOURCE_PREFIX):
-        path = parse_source(source)
-        if api is None:
-            import wandb
-
-            api = wandb.Api()
-        wb_runs = list(api.runs(path))
-        collected = assemble(records_from_wandb(wb_runs, path))
-        curves = curves_from_wandb(wb_runs, path)
+        collected, curves = load_wandb(source, api, wandb_cache)
         label = source
     elif source is not None:
         raise ValueError(f"source={source!r}: only 'wandb:<entity>/<project>' is supported")
@@ -258,6 +249,7 @@ def write_report(
     formats: tuple[str, ...] = ("png", "pdf"),
     dpi: int = 150,
     networks: tuple[str, ...] = (),
+    wandb_cache: Path | None = None,
 ) -> Report:
     """Collect the runs and write the study's report directory.
 
@@ -270,8 +262,10 @@ def write_report(
         source: "wandb:<entity>/<project>" to read W&B instead of `runs_root`.
         api: injectable `wandb.Api`-like object (tests pass a recorded fixture).
         formats, dpi: figure file formats and resolution.
-        networks: network presets to re-emulate every local run under (needs the run
-            directories' traces; empty: skip).
+        networks: network presets to re-emulate every run under (needs its traces: a local run
+            directory, or a W&B run's records artifact; empty: skip).
+        wandb_cache: where W&B runs' records artifacts are downloaded (None: the default,
+            ``sgprepro.results.wandb_source.default_cache``).
 
     Returns:
         The collected runs, the main table, its caption and Markdown, and the files written.
@@ -280,7 +274,7 @@ def write_report(
         NoRunsError: the source has no run of the study; nothing was written.
     """
     layout = load_layout(Path(study_dir))
-    collected, curves, label = load_source(runs_root, source, api)
+    collected, curves, label = load_source(runs_root, source, api, wandb_cache)
     runs = collected.runs
     if not len(runs) or not (runs["study"] == layout.study).any():
         studies = sorted({str(s) for s in runs["study"].dropna()}) if len(runs) else []
@@ -370,10 +364,12 @@ def _write_files(
         write("where_gossip_wins.md", gossip_markdown(gossip))
         figures["where_gossip_wins"] = plots.gossip_map(gossip)
 
-    if networks and source is None and not runs.empty:
+    # runs with their traces at hand: local folders, or W&B records artifacts downloaded
+    replayable = runs[runs["run_dir"].map(lambda d: (Path(str(d)) / "run.json").is_file())]
+    if networks and not replayable.empty:
         from sgprepro.results.networks import emulate_networks, networks_caption, networks_table
 
-        long = emulate_networks(runs, networks)
+        long = emulate_networks(replayable, networks)
         cap = networks_caption(long, networks)
         captions["timing_networks"] = cap
         write("timing_networks.md", to_markdown(networks_table(long, layout, networks), cap))

@@ -1,8 +1,13 @@
 """Read run records from W&B into the same runs frame as local directories.
 
-Each W&B run's `config` holds the cell keys (at top level or under "cell") and `config_hash`; its
-`summary` holds the keys of summary.json. The Api is injectable so tests use a recorded fixture and
-never touch the network: `collect_wandb("entity/project", api=FakeApi(...))`.
+A run filed by sgprepro (:mod:`sgprepro.tracking.wandb_run`) carries its records as an artifact
+of type ``run-records``: :func:`load_wandb` downloads it into a cache folder and reads it like a
+local run directory, so the report re-emulates those runs under other network conditions from
+their traces exactly as it does for local runs. A run without that artifact is read from its
+`config` (the cell keys under "cell", or at top level, and `config_hash`) and its `summary` (the
+keys of summary.json): it enters the tables, but cannot be re-emulated. The Api is injectable so
+tests use a recorded fixture and never touch the network: `collect_wandb("entity/project",
+api=FakeApi(...))`.
 
 State mapping: "finished" -> done; "failed"/"crashed"/"killed" -> failed (error text = the state);
 anything else ("running", "pending", "preempting", ...) -> incomplete.
@@ -10,7 +15,10 @@ anything else ("running", "pending", "preempting", ...) -> incomplete.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -21,7 +29,12 @@ from sgprepro.results.collect import (
     RunRecord,
     assemble,
     curves_frame,
+    load_curves,
+    read_run_dir,
 )
+
+log = logging.getLogger(__name__)
+RECORDS_TYPE = "run-records"
 
 SOURCE_PREFIX = "wandb:"
 _FAILED_STATES = ("failed", "crashed", "killed")
@@ -36,6 +49,15 @@ class WandbRun(Protocol):
     config: Mapping[str, Any]
     summary: Any
     created_at: str
+
+
+class WandbArtifact(Protocol):
+    """The attributes of `wandb.Artifact` (as the public Api returns it) this module reads."""
+
+    type: str
+    name: str
+
+    def download(self, root: str | None = None) -> str: ...
 
 
 class WandbApi(Protocol):
@@ -136,3 +158,55 @@ def curves_from_wandb(runs: Iterable[Any], path: str) -> pd.DataFrame:
         curve = _summary_dict(r).get("curve") or []
         items.append((rec.run_dir, rec.run_json["cell"], curve))  # type: ignore[index]
     return curves_frame(items)
+
+
+def default_cache(path: str) -> Path:
+    """Where the records of `<entity>/<project>` are downloaded: ``$SGPREPRO_CACHE`` (default
+    ``~/.cache/sgprepro``) ``/wandb/<entity>/<project>``."""
+    root = Path(os.environ.get("SGPREPRO_CACHE", Path.home() / ".cache" / "sgprepro"))
+    return root / "wandb" / path
+
+
+def download_records(run: Any, cache: Path) -> Path | None:
+    """Download a W&B run's ``run-records`` artifact into ``cache/<run id>/``; the folder, or None
+    when the run has none (or it cannot be read: logged)."""
+    try:
+        arts = [a for a in run.logged_artifacts() if a.type == RECORDS_TYPE]
+    except Exception as exc:  # noqa: BLE001 - a run without artifacts is read from its summary
+        log.warning("W&B run %s: its artifacts cannot be listed (%s)", run.id, exc)
+        return None
+    if not arts:
+        return None
+    dest = Path(cache) / str(run.id)
+    dest.mkdir(parents=True, exist_ok=True)
+    arts[-1].download(root=str(dest))
+    return dest if (dest / "run.json").is_file() else None
+
+
+def load_wandb(
+    source: str, api: WandbApi | None = None, cache: Path | None = None
+) -> tuple[CollectResult, pd.DataFrame]:
+    """The runs of `wandb:<entity>/<project>` and their curves: from each run's records artifact
+    when it has one (a local folder under `cache`: re-emulable), else from its config and
+    summary."""
+    path = parse_source(source if source.startswith(SOURCE_PREFIX) else SOURCE_PREFIX + source)
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    cache = Path(cache) if cache is not None else default_cache(path)
+    records, curve_items, local = [], [], []
+    for run in api.runs(path):
+        folder = download_records(run, cache)
+        if folder is not None:
+            records.append(read_run_dir(folder))
+            local.append(folder)
+            continue
+        rec = record_from_wandb(run, path)
+        records.append(rec)
+        curve = _summary_dict(run).get("curve") or []
+        curve_items.append((rec.run_dir, rec.run_json["cell"], curve))  # type: ignore[index]
+    curves = pd.concat(
+        [load_curves(local), curves_frame(curve_items)], ignore_index=True
+    )  # fmt: skip
+    return assemble(records), curves

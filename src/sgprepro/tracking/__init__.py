@@ -1,4 +1,5 @@
-"""Run records (docs/records.md) and the W&B mirror."""
+"""Run records (docs/records.md) and their filing with W&B (:mod:`sgprepro.tracking.wandb_run`,
+imported on use: it loads the timing engine)."""
 
 from sgprepro.tracking.records import (
     DONE,
@@ -7,14 +8,11 @@ from sgprepro.tracking.records import (
     read_jsonl,
     write_json_atomic,
 )
-from sgprepro.tracking.wandb_mirror import WandbMirror, resolve_wandb_mode
 
 __all__ = [
     "DONE",
     "JsonlWriter",
-    "WandbMirror",
     "environment_info",
     "read_jsonl",
-    "resolve_wandb_mode",
     "write_json_atomic",
 ]

@@ -1,8 +1,9 @@
-"""Hydra callbacks of ``python -m sgprepro.train`` (registered in ``conf/config.yaml``).
+"""Hydra callbacks of ``sgprepro-train`` (registered in ``conf/config.yaml``).
 
 :class:`EarlyChecks` checks a single run's whole config, and the folder names of every cell of a
 sweep, before Hydra creates any folder; at the end of a sweep it lists the cells that were
-skipped (invalid, or their folder held by another job) and exits non-zero.
+skipped (invalid, or their folder held by another job) and exits non-zero. The config module
+(and torch) load only when a run starts, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
-
-from sgprepro.config import ConfigError, check_folder_name, validate
 
 EXIT_BAD_INPUT = 2
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
@@ -82,6 +81,8 @@ def check_sweep_folders(config: DictConfig) -> None:
     Raises:
         ConfigError: one line naming the key and the value.
     """
+    from sgprepro.config import ConfigError, check_folder_name
+
     swept = sweep_values(config)
     for key, (what, example) in FOLDER_KEYS.items():
         for value in [OmegaConf.select(config, key, default=None), *swept.get(key, [])]:
@@ -106,6 +107,8 @@ class EarlyChecks(Callback):
     """Refuse bad input before Hydra writes anything, and close a sweep with its skipped cells."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sgprepro.config import ConfigError, validate
+
         cfg = job_config(config)
         try:
             validate(cfg, check_paths=not cfg.get("dry_run", False))
@@ -113,6 +116,8 @@ class EarlyChecks(Callback):
             fail(str(exc))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sgprepro.config import ConfigError
+
         SKIPPED.clear()
         try:
             check_sweep_folders(config)

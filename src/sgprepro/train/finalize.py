@@ -8,25 +8,13 @@ from typing import Any
 import numpy as np
 
 from sgprepro.algorithms import algorithm_class
-from sgprepro.config import Config, cell_of, config_dict, config_hash
+from sgprepro.config import Config
 from sgprepro.emulation import emulate_run, estimate_s_per_itr
 from sgprepro.regime import paper_calibration, ratios
 from sgprepro.tracking import read_jsonl, write_json_atomic
 from sgprepro.train.checkpoint import LOSS_WINDOW
 
-__all__ = ["LOSS_WINDOW", "estimate_s_per_itr", "finalize_run", "run_identity"]
-
-
-def run_identity(cfg: Config) -> dict[str, Any]:
-    """W&B name, group and tags, derived from the config (never hand-typed)."""
-    cell = cell_of(cfg)
-    row = cfg.algorithm.row
-    return {
-        "name": f"{row}-n{cfg.nodes}-{cfg.network.name}-s{cfg.seed}",
-        "group": f"{cfg.study}/{cfg.network.name}",
-        "tags": [cfg.study, row, f"nodes={cfg.nodes}", cfg.network.name],
-        "config": {**config_dict(cfg), "cell": cell, "config_hash": config_hash(cfg), **cell},
-    }
+__all__ = ["LOSS_WINDOW", "estimate_s_per_itr", "finalize_run"]
 
 
 def _per_rank(run_dir: Path, prefix: str, n: int) -> list[list[dict]]:

@@ -1,5 +1,6 @@
-"""What one rank writes while it trains: its metrics and trace lines, rank 0's W&B mirror and
-progress display (docs/records.md)."""
+"""What one rank writes while it trains: its metrics and trace lines, and rank 0's progress
+display (docs/records.md). W&B is filed by the job process once the run is done
+(:mod:`sgprepro.tracking.wandb_run`), never by a rank."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import torch
 
 from sgprepro.algorithms import StepInfo
 from sgprepro.config import Config
-from sgprepro.tracking import JsonlWriter, WandbMirror
-from sgprepro.train.finalize import estimate_s_per_itr, run_identity
+from sgprepro.tracking import JsonlWriter
+from sgprepro.train.finalize import estimate_s_per_itr
 
 PROGRESS_WINDOW = 50
 """Recent iterations whose compute feeds the progress display's emulated s/itr estimate."""
@@ -37,27 +38,16 @@ class RankRecords:
         self.message_bytes = message_bytes
         self.metrics = JsonlWriter(out / f"metrics_r{rank}.jsonl")
         self.traces = JsonlWriter(out / f"trace_r{rank}.jsonl")
-        self.mirror: WandbMirror | None = None
         self.bar: Any = None
         self.postfix: dict[str, str] = {}
         self.recent: list[float] = []
         if rank != 0:
             return
-        ident = run_identity(cfg)
-        self.mirror = WandbMirror(
-            cfg.logger.wandb_mode,
-            out,
-            cfg.logger.project,
-            cfg.logger.entity,
-            ident["name"],
-            ident["group"],
-            ident["tags"],
-            ident["config"],
-        )
         if _progress_enabled(cfg.logger.progress):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total_steps, desc=ident["name"], unit="itr", leave=False)
+            name = f"{cfg.algorithm.row}-n{cfg.nodes}-{cfg.network.name}-s{cfg.seed}"
+            self.bar = tqdm(total=total_steps, desc=name, unit="itr", leave=False)
 
     def trace(self, step: int, info: StepInfo, wall_s: float) -> None:
         """One trace line per iteration (what the timing engine replays)."""
@@ -90,8 +80,6 @@ class RankRecords:
         if info.global_step is not None:
             rec["global_step"] = info.global_step
         self.metrics.write(rec)
-        if self.mirror:
-            self.mirror.log({"train/loss": info.loss, "lr": info.lr}, step=step)
         if self.bar is not None:
             est = estimate_s_per_itr(
                 self.cfg, self.ipe, self.message_bytes, self.recent[-PROGRESS_WINDOW:]
@@ -137,8 +125,6 @@ class RankRecords:
         if avg_top1 is not None:
             rec["val/top1_avg_model"] = avg_top1
         self.metrics.write(rec)
-        if self.mirror:
-            self.mirror.log({k: v for k, v in rec.items() if k != "kind"}, step=step)
         if self.bar is not None:
             self.postfix["top1"] = f"{rec['val/top1_node_mean']:.1f}"
             self.bar.set_postfix(self.postfix)
@@ -146,14 +132,6 @@ class RankRecords:
     def final(self, step: int, loss_last: float, extra: dict[str, Any]) -> None:
         """The rank's last metrics line: final train loss and what the algorithm reports."""
         self.metrics.write({"kind": "final", "step": step, "train/loss_last": loss_last, **extra})
-
-    def mirror_summary(self, summary: dict[str, Any]) -> None:
-        if self.mirror:
-            self.mirror.summary(
-                {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
-            )
-            self.mirror.finish()
-            self.mirror = None
 
     def close(self) -> None:
         self.metrics.close()

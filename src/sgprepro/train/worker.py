@@ -271,5 +271,4 @@ def run_worker(
     summary = None
     if ctx.rank == 0:
         summary = finalize_run(out, cfg, s.ipe, s.total_steps, s.message_bytes)
-        records.mirror_summary(summary)
     return {"rank": ctx.rank, "steps": step, "summary": summary}

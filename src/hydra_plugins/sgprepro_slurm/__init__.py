@@ -1,0 +1,1 @@
+"""sgprepro's Hydra launcher plugin: SLURM, one job per sweep cell (sgprepro.slurm_launcher)."""

@@ -1,0 +1,121 @@
+"""The launcher class of ``hydra/launcher=slurm`` (see :mod:`sgprepro.slurm_launcher`).
+
+Hydra instantiates launchers from the ``hydra_plugins`` package only, so the class lives here;
+importing this module (Hydra scans the package at every start) imports no torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job, setup_globals
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+from omegaconf import open_dict
+
+from sgprepro.slurm_launcher import cell_resources, submitit_parameters
+
+log = logging.getLogger(__name__)
+
+
+class CellSlurmLauncher(SlurmLauncher):
+    """Hydra's submitit SLURM launcher, submitting each cell as its own job with its own resources
+    (:mod:`sgprepro.slurm_launcher`)."""
+
+    def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
+        import submitit
+
+        from sgprepro.config import ConfigError, validate
+        from sgprepro.train.callbacks import job_config
+
+        assert self.config is not None and self.hydra_context is not None
+        params = dict(self.params)
+        wait = bool(params.pop("wait", True))
+        srun_args = list(params.pop("srun_args", None) or [])
+        executor = submitit.AutoExecutor(
+            cluster="slurm",
+            folder=params.pop("submitit_folder"),
+            slurm_max_num_timeout=params.pop("max_num_timeout", 0),
+        )
+        cells = []
+        for i, overrides in enumerate(job_overrides):
+            cell = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            job = job_config(cell)
+            try:
+                validate(job, check_paths=False)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"cell #{initial_job_idx + i} ({' '.join(overrides)}): {exc} (no job was "
+                    "submitted)"
+                ) from exc
+            cells.append((list(overrides), cell_resources(job)))
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        log.info("SLURM sweep of %d cell(s) into %s", len(cells), sweep_dir)
+        jobs = []
+        for i, (overrides, resources) in enumerate(cells):
+            idx = initial_job_idx + i
+            executor.update_parameters(
+                **submitit_parameters({**params, **resources}), slurm_srun_args=srun_args
+            )
+            job = executor.submit(
+                self, overrides, "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()
+            )
+            log.info(
+                "\t#%d: job %s (%s): %s", idx, job.job_id, resources["name"],
+                " ".join(filter_overrides(overrides)),
+            )  # fmt: skip
+            jobs.append(job)
+        if not wait:
+            print(
+                f"submitted {len(jobs)} SLURM job(s): {' '.join(j.job_id for j in jobs)}; not "
+                "waiting (hydra.launcher.wait=false): squeue shows them, and sgprepro-report "
+                f"--runs {sweep_dir} reads what has finished",
+                flush=True,
+            )
+            return [
+                JobReturn(overrides=o, status=JobStatus.COMPLETED, _return_value=None)
+                for o, _ in cells
+            ]
+        return [j.results()[0] for j in jobs]
+
+    def __call__(
+        self,
+        sweep_overrides: list[str],
+        job_dir_key: str,
+        job_num: int,
+        job_id: str,
+        singleton_state: dict[type, Singleton],
+    ) -> JobReturn:
+        """In each task of a job: the cell's config, then Hydra's task function (one rank)."""
+        import submitit
+
+        assert self.hydra_context is not None and self.config is not None
+        assert self.task_function is not None
+        Singleton.set_state(singleton_state)
+        setup_globals()
+        env = submitit.JobEnvironment()
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(
+            self.config, sweep_overrides
+        )
+        with open_dict(sweep_config.hydra.job) as job:
+            job.id = env.job_id
+            sweep_config.hydra.job.num = job_num
+        if env.global_rank > 0:  # rank 0 keeps the run's .hydra/ and log file
+            with open_dict(sweep_config.hydra):
+                sweep_config.hydra.output_subdir = None
+                logging_cfg = sweep_config.hydra.job_logging
+                if "handlers" in logging_cfg and "file" in logging_cfg.handlers:
+                    del logging_cfg.handlers["file"]
+                    logging_cfg.root.handlers = [
+                        h for h in logging_cfg.root.handlers if h != "file"
+                    ]
+        return run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=sweep_config,
+            job_dir_key=job_dir_key,
+            job_subdir_key="hydra.sweep.subdir",
+        )

@@ -1,0 +1,207 @@
+"""The command line: ``sgprepro-train`` (the Hydra app) and ``sgprepro-report`` (tables, figures).
+
+    sgprepro-train nodes=8 algorithm=sgp
+    sgprepro-train -m +sweep=table1_scaled                    # the default study, locally
+    sgprepro-train -m +sweep=table1_paper hydra/launcher=slurm
+    torchrun --nnodes 2 --nproc-per-node 1 ... -m sgprepro.train nodes=2   # one rank per process
+    sgprepro-report --runs multirun/table1_scaled --study table1_scaled --out reports/table1_scaled
+    eval "$(sgprepro-train -sc install=bash)"                 # tab completion of overrides
+
+``python -m sgprepro.train`` is the same app as ``sgprepro-train``. Only the schema (plain
+dataclasses) is imported before Hydra parses the command line, so ``--help`` and tab completion
+never load torch; the job itself lives in :mod:`sgprepro.app`.
+
+Exit status: 0 ok; 1 a run failed, or its folder is held by another job or cannot be written;
+2 bad input (a sweep runs its valid cells, then exits 2 listing the others); 128 + the signal
+number when SIGTERM or SIGINT stopped it (130 for Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from sgprepro.configstore import register_configs
+from sgprepro.interrupt import JobInterrupted
+from sgprepro.paths import conf_dir
+from sgprepro.train.callbacks import BASIC_LAUNCHER, EXIT_BAD_INPUT, SKIPPED, SkippedCell, fail
+
+register_configs()
+
+
+def _skip_or_fail(message: str, code: int) -> None:
+    """A cell that cannot run: in a local sweep, one line and on to the next cell (the sweep ends
+    non-zero, listing it); a single run (or a cluster sweep's task) exits here."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN or hc.launcher.get("_target_") != BASIC_LAUNCHER:
+        fail(message, code)
+    cell = SkippedCell(int(hc.job.num), " ".join(hc.overrides.task), message)
+    SKIPPED.append(cell)
+    print(f"error: cell {cell}; skipped", file=sys.stderr, flush=True)
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
+def _main(dcfg: DictConfig) -> float | None:
+    from sgprepro.app import RunDirError, run_job
+    from sgprepro.config import ConfigError, validate
+
+    try:
+        cfg = validate(dcfg, check_paths=not dcfg.get("dry_run", False))
+    except ConfigError as exc:
+        _skip_or_fail(str(exc), EXIT_BAD_INPUT)
+        return None
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    try:
+        result = run_job(cfg, out, overrides=str(hc.job.override_dirname or ""))
+    except RunDirError as exc:
+        _skip_or_fail(str(exc), 1)
+        return None
+    except JobInterrupted as exc:
+        exc.run_dir = out  # type: ignore[attr-defined]
+        raise
+    if result["status"] == "ok":
+        summary = result.get("summary")
+        return float(summary["val/top1_node_mean"]) if summary else None
+    if result["status"] == "failed" and hc.mode == RunMode.RUN:
+        # a single run reports failure in its exit status; in a multirun the next job still runs
+        where = (
+            f"details in {result.get('error_file', out / 'error.txt')}"
+            if result.get("error_txt") is None
+            else f"error.txt could not be written in {out}: {result['error_txt']}"
+        )
+        fail(f"{result['error']} ({where})", 1)
+    return None
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise JobInterrupted(signum)
+
+
+def _external_rank_args(argv: list[str]) -> list[str]:
+    """Under an env:// launcher (torchrun), the overrides every process adds to the command line.
+
+    Rank 0 keeps Hydra's run folder; the other ranks write into rank 0's (the job agrees on it
+    through the rendezvous store), so Hydra gives them no folder, no ``.hydra/`` and no log
+    file of their own (their log goes to the launcher's output).
+
+    Raises:
+        SystemExit: ``-m`` (a sweep) under an env:// launcher, or inconsistent launcher variables.
+    """
+    from sgprepro.launchenv import LaunchEnvError, detect
+
+    try:
+        launch = detect()
+    except LaunchEnvError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+        raise  # unreachable: fail() exits
+    if launch.kind != "env":
+        return []
+    if any(a in ("-m", "--multirun") for a in argv):
+        fail(
+            f"-m with RANK={launch.rank}, WORLD_SIZE={launch.world_size} set: under torchrun "
+            "(or any env:// launcher) each process is one rank of one run; launch one run per "
+            "cell, or run the sweep locally or with hydra/launcher=slurm",
+            EXIT_BAD_INPUT,
+        )
+    if launch.rank == 0:
+        return []
+    extra = ["hydra.run.dir=.", "hydra.output_subdir=null"]
+    if not any(a.startswith(("hydra/job_logging=", "+hydra/job_logging=")) for a in argv):
+        extra.append("hydra/job_logging=stdout")
+    return extra
+
+
+HELP = """\
+sgprepro-train: one run, or a sweep (-m), of the SGP reproducibility harness (a Hydra app).
+
+  sgprepro-train nodes=8 algorithm=sgp                        one run (nodes is explicit)
+  sgprepro-train nodes=4 debug=tiny                           a few seconds on a CPU
+  sgprepro-train -m +sweep=table1_scaled                      the default study, locally
+  sgprepro-train -m +sweep=table1_paper hydra/launcher=slurm  one SLURM job per cell
+  torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint HOST:PORT \\
+      -m sgprepro.train nodes=2                               one rank per process
+  sgprepro-report --runs multirun/table1_scaled --study table1_scaled --out reports/table1_scaled
+
+Options: -m (sweep), --cfg job (print the config), --hydra-help (Hydra's own flags),
+-sc install=bash (tab completion: eval "$(sgprepro-train -sc install=bash)"). docs/cluster.md
+covers SLURM, torchrun and W&B.
+
+== Configuration groups (group=option) ==
+{groups}
+== Config{given} ==
+{config}"""
+
+
+def _config_groups() -> str:
+    """``group: option, ...`` for every group of the config tree (Hydra's own under
+    ``--hydra-help``), read from the folders: no composition per group."""
+    root = conf_dir()
+    lines = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("hydra",)):
+        options = sorted(f.stem for f in d.glob("*.yaml"))
+        if options:
+            lines.append(f"{d.name}: {', '.join(options)}")
+    return "\n".join(lines) + "\n"
+
+
+def _help(argv: list[str]) -> str:
+    """The ``--help`` text: the groups and the config composed with the given overrides (one
+    composition, no torch: well under Hydra's own help, which composes once per group)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    overrides = [a for a in argv if not a.startswith("-")]
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir()), job_name="help"):
+        cfg = compose("config", overrides=overrides)
+    given = f" (with {' '.join(overrides)})" if overrides else ""
+    return HELP.format(groups=_config_groups(), given=given, config=OmegaConf.to_yaml(cfg))
+
+
+def train() -> None:
+    """``sgprepro-train``: run the app; SIGTERM or SIGINT anywhere (a run, or between the cells of
+    a sweep) ends it with one line and status 128 + the signal number."""
+    argv = sys.argv[1:]
+    if "--help" in argv or "-h" in argv:
+        print(_help(argv), end="")
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupted)  # during a run, sgprepro.app takes over
+    sys.argv += _external_rank_args(argv)
+    try:
+        _main()
+    except (JobInterrupted, KeyboardInterrupt) as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the message is on its way
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if not isinstance(exc, JobInterrupted):
+            exc = JobInterrupted(signal.SIGINT)
+        run_dir = getattr(exc, "run_dir", None)
+        if run_dir is None:
+            what = "no run was in progress"
+        elif (run_dir / "done").exists():
+            what = f"the run in {run_dir} had completed and keeps its done marker"
+        elif exc.error_txt is None:
+            what = f"the run in {run_dir} was stopped with every worker; error.txt says so"
+        else:
+            what = (
+                f"the run in {run_dir} was stopped with every worker; error.txt could not be "
+                f"written there: {exc.error_txt}"
+            )
+        print(f"error: {exc}: {what}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+
+
+def report() -> None:
+    """``sgprepro-report``: build a study's report (``python -m sgprepro.results``)."""
+    from sgprepro.results.__main__ import main
+
+    sys.exit(main(prog="sgprepro-report"))
+
+
+__all__ = ["report", "train"]

@@ -1,0 +1,67 @@
+"""The command line: --help and tab completion without torch, and the package data that an
+installed package needs (every config and study file matches a package-data pattern)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_shows_groups_and_the_composed_config_without_importing_torch() -> None:
+    proc = _cli(
+        "import sys; sys.argv = ['sgprepro-train', 'algorithm=osgp', '--help']\n"
+        "from sgprepro.cli import train; train()\n"
+        "assert 'torch' not in sys.modules, 'torch was imported to print help'"
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "algorithm: adpsgd, allreduce" in out and "sweep: " in out and "table1_scaled" in out
+    assert "== Config (with algorithm=osgp) ==" in out and "name: osgp" in out
+
+
+def test_tab_completion_answers_groups_and_keys() -> None:
+    query = "import sys; sys.argv = ['sgprepro-train', '-sc', 'query=bash']\n" + (
+        "from sgprepro.cli import train; train()"
+    )
+    proc = _cli(query, {"COMP_LINE": "sgprepro-train algorithm=sgp"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["algorithm=sgp", "algorithm=sgp_2peer", "algorithm=sgp_delayed"]
+    proc = _cli(query, {"COMP_LINE": "sgprepro-train network.latency_"})
+    assert "network.latency_s=" in proc.stdout.split()
+
+
+def test_every_config_and_study_file_ships_in_the_package() -> None:
+    conf = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = conf["package-data"]["sgprepro"]
+    excluded = conf["exclude-package-data"]["sgprepro"]
+    assert {"sgprepro-train", "sgprepro-report"} <= set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    )
+    for top in ("conf", "experiments"):
+        assert (REPO / "src" / "sgprepro" / top).resolve() == REPO / top  # the package's link
+        for path in sorted((REPO / top).rglob("*")):
+            rel = path.relative_to(REPO).as_posix()
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            if any(fnmatch.fnmatch(rel, p) for p in excluded):
+                continue
+            assert any(
+                fnmatch.fnmatch(rel, p) and rel.count("/") == p.count("/") for p in patterns
+            ), f"{rel} is not package data: add its pattern to [tool.setuptools.package-data]"
