@@ -11,8 +11,15 @@ from sgprepro.network import NetworkConfig, load_preset
 from sgprepro.regime import Ratios, paper_calibration, ratios, resolve
 from sgprepro.replay import calibrate, load_paper_table, run_replay
 from sgprepro.replay.calibrate import CALIBRATION_NODES
-from sgprepro.replay.gossip_map import paper_point, paper_speedups, speedups
-from sgprepro.replay.model import Params
+from sgprepro.replay.gossip_map import (
+    LATENCIES,
+    MAP_ITERATIONS,
+    TRANSFERS,
+    map_key,
+    paper_point,
+    paper_speedups,
+    speedups,
+)
 from sgprepro.replay.render import format_replay
 from sgprepro.replay.run import checks
 
@@ -20,13 +27,9 @@ from sgprepro.replay.run import checks
 @pytest.fixture(scope="module")
 def stored():
     """The committed calibration (what paper_regime reads) as the replay's parameters."""
-    from sgprepro.replay.calibrate import Calibration
+    from sgprepro.replay.calibrate import stored_calibration
 
-    cal = paper_calibration()
-    c = Calibration(
-        Params(cal.compute_s, cal.efficiency, cal.cpu_pass_s), cal.rms_rel_error, load_paper_table()
-    )
-    return run_replay(calibration=c)
+    return run_replay(calibration=stored_calibration())
 
 
 def test_the_papers_numbers_come_from_the_study_folder():
@@ -116,6 +119,49 @@ def test_gossip_map_marks_the_papers_point(stored):
     # gossip wins more where messages are slow and latency high
     assert sgp[(1.0, 1.0)] > sgp[(1e-3, 0.01)]
     assert paper_speedups(frame)["sgp"] > 1
+
+
+def test_the_report_path_reads_the_stored_fit_without_refitting(monkeypatch, stored):
+    import sgprepro.replay.run as run_mod
+
+    def no_fit(*a, **k):
+        raise AssertionError("run_replay() refitted")
+
+    monkeypatch.setattr(run_mod, "calibrate", no_fit)
+    rep = run_replay()
+    cal = paper_calibration()
+    assert rep.calibration.compute_s == cal.compute_s
+    assert rep.calibration.cpu_pass_s == cal.cpu_pass_s
+    assert rep.held_out_mape == pytest.approx(stored.held_out_mape, rel=1e-12)
+
+
+def test_the_stored_map_is_used_only_for_its_own_inputs(monkeypatch, tmp_path, stored):
+    import sgprepro.replay.gossip_map as gm
+
+    cal = stored.calibration
+    key = map_key(cal, 32, LATENCIES, TRANSFERS, MAP_ITERATIONS)
+    fake = {"key": key, "rows": [{"algorithm": "sgp", "speedup": 7.0, "paper": True}]}
+    path = tmp_path / "gossip_map.json"
+    path.write_text(json.dumps(fake))
+    monkeypatch.setattr(gm, "map_path", lambda: path)
+    assert speedups(cal).speedup.tolist() == [7.0]  # key matches: the stored rows
+    fresh = speedups(cal, nodes=4, latencies=(1e-3,), transfers=(1.0,), iterations=20)
+    assert len(fresh) == 2 * len(gm.GOSSIP)  # other inputs: replayed
+    fake["key"] = {**key, "engine": "changed"}
+    path.write_text(json.dumps(fake))
+    monkeypatch.setattr(gm, "_replay_grid", lambda *a: "replayed")
+    assert speedups(cal) == "replayed"  # the engine changed: the stored map is stale
+
+
+@pytest.mark.slow
+def test_the_stored_map_is_a_fresh_replay(stored):
+    """experiments/table1_paper/gossip_map.json is what `--write-calibration` writes today."""
+    cal = stored.calibration
+    kept = speedups(cal)
+    fresh = speedups(cal, use_stored=False)
+    assert kept.algorithm.tolist() == fresh.algorithm.tolist()
+    assert np.allclose(kept.speedup, fresh.speedup, rtol=1e-12)
+    assert kept.paper.tolist() == fresh.paper.tolist()
 
 
 def test_paper_regime_resolves_against_a_runs_own_compute():

@@ -1,6 +1,6 @@
 """``python -m sgprepro.replay``: the timing engine on the paper's workload vs Table 1.
 
-python -m sgprepro.replay                 # calibrate on 4 nodes, predict 12 cells (emulated)
+python -m sgprepro.replay                 # fit the 4-node column afresh, predict 12 cells (emulated)
 python -m sgprepro.replay --modern        # the same workload on today's software (what-if)
 python -m sgprepro.replay --format markdown|csv
 python -m sgprepro.replay --write-calibration   # refresh experiments/table1_paper/calibration.json
@@ -29,17 +29,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--write-calibration",
         action="store_true",
-        help="write the fit to experiments/table1_paper/calibration.json (paper_regime reads it)",
+        help="write the fit to experiments/table1_paper/calibration.json (paper_regime and the "
+        "report read it) and the where-gossip-wins map it implies to gossip_map.json",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    rep = run_replay(modern=args.modern)
+    rep = run_replay(modern=args.modern, refit=not args.modern)
     print(format_replay(rep, args.format))
     if args.write_calibration and not args.modern:
         from sgprepro.regime import write_calibration
+        from sgprepro.replay.gossip_map import write_gossip_map
 
         path = write_calibration(rep.calibration)
         print(f"wrote {path}", file=sys.stderr)
+        print(f"wrote {write_gossip_map(rep.calibration)}", file=sys.stderr)
     return 0
 
 

@@ -91,6 +91,19 @@ def calibrate(paper: PaperTable | None = None) -> Calibration:
     return Calibration(params, math.sqrt(best[1] / len(ALGORITHMS)), paper)
 
 
+def stored_calibration(paper: PaperTable | None = None) -> Calibration:
+    """The fit stored in ``experiments/table1_paper/calibration.json`` (``--write-calibration``),
+    without refitting: what the report and ``paper_regime`` use. A test checks it against a fresh
+    fit (:func:`calibrate`)."""
+    from sgprepro.regime import paper_calibration
+
+    paper = paper or load_paper_table()
+    cal = paper_calibration()
+    return Calibration(
+        Params(cal.compute_s, cal.efficiency, cal.cpu_pass_s), cal.rms_rel_error, paper
+    )
+
+
 def modern_calibration(paper: PaperTable | None = None) -> Calibration:
     """The modern what-if's parameters: cited constants from ``workload.yaml``, not fitted."""
     paper = paper or load_paper_table()

@@ -152,16 +152,26 @@ def checks(table: pd.DataFrame, nodes: tuple[int, ...]) -> list[dict[str, Any]]:
     return out
 
 
-def run_replay(modern: bool = False, calibration: Calibration | None = None) -> Replay:
-    """Calibrate on the 4-node column (or take ``calibration``) and emulate every cell.
+def run_replay(
+    modern: bool = False, calibration: Calibration | None = None, refit: bool = False
+) -> Replay:
+    """Emulate every cell from the 4-node calibration and check against the published table.
 
     Args:
         modern: the what-if with today's software; it takes its own parameters (cited constants
             in ``workload.yaml``), not the paper-era fit.
-        calibration: skip the fit.
+        calibration: use these parameters.
+        refit: fit the 4-node column afresh (Nelder-Mead, tens of seconds) instead of reading the
+            stored fit (``experiments/table1_paper/calibration.json``, written by
+            ``python -m sgprepro.replay --write-calibration``).
     """
-    from sgprepro.replay.calibrate import modern_calibration
+    from sgprepro.replay.calibrate import modern_calibration, stored_calibration
 
-    cal = calibration or (modern_calibration() if modern else calibrate())
+    if calibration is not None:
+        cal = calibration
+    elif modern:
+        cal = modern_calibration()
+    else:
+        cal = calibrate() if refit else stored_calibration()
     table = _cells(cal, modern)
     return Replay(table, cal, checks(table, cal.paper.nodes), modern)
