@@ -52,7 +52,7 @@ lint: $(STAMP) ## ruff lint and format check
 ifeq ($(PROFILE),paper)
 # The paper's scale (ImageNet, ResNet-50, 90 epochs, 8 GPUs per node) on a SLURM cluster: submits
 # 16 jobs through Hydra's submitit launcher where sbatch exists, else prints them (dry run).
-reproduce-table: $(STAMP) ## run the default study (4 algorithms x 4 node counts, MNIST-1D, 10 GbE emulated) and write reports/ (PROFILE=paper: SLURM)
+reproduce-table: $(STAMP) ## run the default study (4 algorithms x 4 node counts x 3 seeds, MNIST-1D, the paper's regime emulated) and write reports/ (PROFILE=paper: SLURM)
 	@if command -v sbatch >/dev/null 2>&1; then \
 	  $(PY) -m sgprepro.train -m +sweep=table1_paper hydra/launcher=slurm; \
 	else \
@@ -61,7 +61,7 @@ reproduce-table: $(STAMP) ## run the default study (4 algorithms x 4 node counts
 	fi
 else
 reproduce-table: $(STAMP)
-	@echo "== training: 16 runs of $$RUNS (finished runs are skipped, failed ones re-run)"
+	@echo "== training: every run of the study $$STUDY into $$RUNS (finished runs are skipped, failed ones re-run)"
 	WANDB_SILENT=true $(PY) -m sgprepro.train -m +sweep="$$STUDY" hydra.sweep.dir="$$RUNS"
 	@echo "== report: $$REPORT"
 	$(PY) -m sgprepro.results --runs "$$RUNS" --study "experiments/$$STUDY" --out "$$REPORT" --replay-paper --networks all
