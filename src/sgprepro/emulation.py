@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,12 @@ def emulate_run(run_dir: Path, cfg: Config, iters_per_epoch: int, message_bytes:
 
 
 def _emulate(
-    trace: Trace, cfg: Config, ipe: int, message_bytes: int, mean_compute: float
+    trace: Trace,
+    cfg: Config,
+    ipe: int,
+    message_bytes: int,
+    mean_compute: float,
+    measured_compute: bool = False,
 ) -> Emulated:
     cls = algorithm_class(cfg.algorithm.name)
     spec = program(cfg, ipe, message_bytes)
@@ -66,7 +72,7 @@ def _emulate(
     net = resolve(cfg.network, mean_compute, message_bytes)
     if cls.needs_plan(cfg.algorithm):  # AD-PSGD on the emulated clock: the executed schedule
         algo = cfg.algorithm
-        if cfg.network.relative:
+        if cfg.network.relative or measured_compute:
             algo = dataclasses.replace(algo, schedule_compute_s=mean_compute)
         net = resolve(cfg.network, algo.schedule_compute_s, message_bytes)
         total = sum(len(r) for r in (trace.compute_ranks or tuple(trace.compute_s)))
@@ -120,8 +126,21 @@ def emulate_under(run_dir: Path, network: NetworkConfig) -> Emulated:
     AD-PSGD run's interleaving, and so its accuracy, belongs to its own condition: re-emulated
     under another, it shows the time that condition would take for that many gradients.)
     """
+    return emulate_under_each(run_dir, [network])[0]
+
+
+def emulate_under_each(run_dir: Path, networks: Sequence[NetworkConfig]) -> list[Emulated]:
+    """:func:`emulate_under` for several conditions, reading the run's records once. An
+    emulated-clock AD-PSGD run is re-scheduled with its measured mean compute per gradient (as
+    every other algorithm is timed with its measured compute), not its config's compute model."""
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
-    cfg = dataclasses.replace(cfg, network=network)
-    return emulate_run(run_dir, cfg, summary["iterations_per_epoch"], summary["comm/message_bytes"])
+    ipe, nbytes = summary["iterations_per_epoch"], summary["comm/message_bytes"]
+    trace = load_trace(run_dir)
+    ranks = trace.compute_ranks or tuple(trace.compute_s)
+    mean_compute = float(np.mean(np.concatenate(ranks)))
+    return [
+        _emulate(trace, dataclasses.replace(cfg, network=net), ipe, nbytes, mean_compute, True)
+        for net in networks
+    ]

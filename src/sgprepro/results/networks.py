@@ -7,33 +7,56 @@ compute and message sizes under X (see :func:`sgprepro.train.finalize.emulate_un
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sgprepro.results.layout import Layout
 
+if TYPE_CHECKING:
+    from sgprepro.network import NetworkConfig
+
 
 def emulate_networks(runs: pd.DataFrame, networks: Sequence[str]) -> pd.DataFrame:
-    """Long frame (algorithm, nodes, seed, network, s_per_itr) for every finished run."""
-    from sgprepro.emulation import emulate_under
+    """Long frame (algorithm, nodes, seed, network, s_per_itr) for every finished run.
+
+    The runs are re-emulated in parallel, one process per core (each run reads its records once
+    and is emulated under every condition); the frame is in the runs' order either way."""
     from sgprepro.network import load_preset
 
     presets = [load_preset(name) for name in networks]
-    rows = []
-    for run in runs[runs["status"] == "ok"].itertuples():
-        for net in presets:
-            result = emulate_under(run.run_dir, net).timing
-            rows.append(
-                {
-                    "algorithm": run.algorithm,
-                    "nodes": int(run.nodes),
-                    "seed": run.seed,
-                    "network": net.name,
-                    "s_per_itr": float(result.s_per_itr),
-                }
-            )
+    ok = list(runs[runs["status"] == "ok"].itertuples())
+    dirs = [str(run.run_dir) for run in ok]
+    workers = min(len(dirs), os.cpu_count() or 1)
+    if workers > 1:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            times = list(pool.map(_s_per_itr, dirs, [presets] * len(dirs)))
+    else:
+        times = [_s_per_itr(d, presets) for d in dirs]
+    rows = [
+        {
+            "algorithm": run.algorithm,
+            "nodes": int(run.nodes),
+            "seed": run.seed,
+            "network": net.name,
+            "s_per_itr": t,
+        }
+        for run, per_net in zip(ok, times, strict=True)
+        for net, t in zip(presets, per_net, strict=True)
+    ]
     return pd.DataFrame(rows, columns=["algorithm", "nodes", "seed", "network", "s_per_itr"])
+
+
+def _s_per_itr(run_dir: str, presets: Sequence[NetworkConfig]) -> list[float]:
+    from sgprepro.emulation import emulate_under_each
+
+    return [float(e.timing.s_per_itr) for e in emulate_under_each(Path(run_dir), presets)]
 
 
 def networks_table(long: pd.DataFrame, layout: Layout, networks: Sequence[str]) -> pd.DataFrame:

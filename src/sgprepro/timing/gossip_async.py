@@ -122,33 +122,39 @@ class AsyncSchedule:
     active: np.ndarray
     staleness: tuple[np.ndarray, ...]
 
-    def ops(self, rank: int) -> list[Op]:
-        """Rank ``rank``'s operations in execution order (by time, ties by kind)."""
-        ops = []
-        for k, (s, h, c, tk) in enumerate(
-            zip(
+    def _arrays(self, rank: int) -> tuple[np.ndarray, ...]:
+        """Rank ``rank``'s operations as arrays (time, kind, index, peer, ticket), sorted into
+        execution order by :func:`op_order`'s key (time, then class, then gradient or round)."""
+        k = len(self.grad_start[rank])
+        m = len(self.rounds_commit[rank])
+        gi, ri = np.arange(k), np.arange(m)
+        time = np.concatenate(
+            [
                 self.grad_start[rank],
                 self.handover[rank],
                 self.consume[rank],
-                self.tickets[rank],
-                strict=True,
-            )
-        ):
-            ops.append(Op(float(s), GRAD, k, ticket=int(tk)))
-            ops.append(Op(float(h), HANDOVER, k))
-            ops.append(Op(float(c), APPLY, k))
-        for r, (p, snap, com) in enumerate(
-            zip(
-                self.rounds_partner[rank],
                 self.rounds_snapshot[rank],
                 self.rounds_commit[rank],
-                strict=True,
-            )
-        ):
-            ops.append(Op(float(snap), SEND, r, int(p)))
-            ops.append(Op(float(com), COMMIT, r, int(p)))
-        ops.sort(key=op_order)
-        return ops
+            ]
+        ).astype(float)
+        kind = np.concatenate(
+            [np.full(k, GRAD), np.full(k, HANDOVER), np.full(k, APPLY)]
+            + [np.full(m, SEND), np.full(m, COMMIT)]
+        )
+        index = np.concatenate([gi, gi, gi, ri, ri])
+        # op_order's key, as arrays: class 0 commit, 1 hand-over/apply, 2 send, 3 gradient
+        cls = np.concatenate([np.full(k, 3), np.full(2 * k, 1), np.full(m, 2), np.zeros(m, int)])
+        sub = np.concatenate([gi, 2 * gi, 2 * gi + 1, ri, ri])
+        partner = np.asarray(self.rounds_partner[rank], dtype=np.int64)
+        peer = np.concatenate([np.full(3 * k, -1), partner, partner])
+        ticket = np.concatenate([self.tickets[rank], np.full(3 * k + 2 * m - k, -1)])
+        order = np.lexsort((sub, cls, time))  # unique keys: the same order as sorting by op_order
+        return time[order], kind[order], index[order], peer[order], ticket[order]
+
+    def ops(self, rank: int) -> list[Op]:
+        """Rank ``rank``'s operations in execution order (by time, ties by kind)."""
+        cols = (a.tolist() for a in self._arrays(rank))
+        return [Op(*row) for row in zip(*cols, strict=True)]
 
     def gradients(self) -> list[int]:
         """Gradients taken by each rank."""
@@ -187,55 +193,84 @@ class _Rounds:
         self.avg_s, self.apply_s, self.flatten_s = costs["avg"], costs["apply"], costs["flatten"]
         self.min_round_s = min_round_s
         self.loop = np.zeros(self.n)  # when each node's next loop iteration starts
-        self.partner: list[np.ndarray] = []
-        self.start: list[np.ndarray] = []  # per round [n]: the pair's transfer start
-        self.snap: list[np.ndarray] = []
-        self.commit: list[np.ndarray] = []
+        self.count = 0  # rounds generated; rows [0, count) of the arrays below are valid
+        self.partner = np.zeros((0, self.n), dtype=np.intp)  # per round [n]: the partner
+        self.start = np.zeros((0, self.n))  # per round [n]: the pair's transfer start
+        self.snap = np.zeros((0, self.n))  # per round [n]: when the node's model is taken
+        self.commit = np.zeros((0, self.n))  # per round [n]: the exchange's commit
         self.is_active = np.zeros(self.n, dtype=bool)
 
+    def _grow(self, rows: int) -> None:
+        need = self.count + rows
+        if need <= len(self.commit):
+            return
+        cap = max(need, 2 * len(self.commit), 64)
+        for name in ("partner", "start", "snap", "commit"):
+            old = getattr(self, name)
+            new = np.zeros((cap, self.n), dtype=old.dtype)
+            new[: self.count] = old[: self.count]
+            setattr(self, name, new)
+
     def extend(self, rounds: int) -> None:
-        n = self.n
-        half = n // 2
-        for _ in range(rounds):
-            r = len(self.commit)
+        """Generate ``rounds`` more rounds. Plain floats per pair: the arrays hold a few nodes,
+        where numpy's per-call cost would dominate (the same IEEE arithmetic either way)."""
+        half = self.n // 2
+        self._grow(rounds)
+        loop = self.loop.tolist()
+        apply_s, flatten_s, min_round = self.apply_s, self.flatten_s, self.min_round_s
+        avg_s = self.avg_s
+        r0 = self.count
+        rows: dict[str, list[list[float]]] = {"start": [], "snap": [], "commit": []}
+        partners: list[list[int]] = []
+        for r in range(r0, r0 + rounds):
             act, pas = self.table.pairs(r)
             if r == 0:
                 self.is_active[act] = True
-            taken = self.loop[act] + self.apply_s  # the active model, with its gradient applied
-            begin = np.maximum(taken + self.flatten_s, self.loop[pas])
             d1 = self.link.durations(self.nbytes, half)
             d2 = self.link.durations(self.nbytes, half)
-            com = np.maximum(begin + d1 + self.flatten_s + d2, self.loop[act] + self.min_round_s)
-            partner = np.empty(n, dtype=np.intp)
-            partner[act], partner[pas] = pas, act
-            start, snap, commit = np.empty(n), np.empty(n), np.empty(n)
-            start[act] = start[pas] = begin
-            snap[act] = taken
-            snap[pas] = begin + d1  # the passive model when the message is in
-            commit[act] = commit[pas] = com
-            self.partner.append(partner)
-            self.start.append(start)
-            self.snap.append(snap)
-            self.commit.append(commit)
-            self.loop = commit + self.avg_s
+            d1s = [d1] * half if isinstance(d1, float) else d1.tolist()
+            d2s = [d2] * half if isinstance(d2, float) else d2.tolist()
+            start, snap, commit = [0.0] * self.n, [0.0] * self.n, [0.0] * self.n
+            partner = [0] * self.n
+            for j, (x, y) in enumerate(zip(act.tolist(), pas.tolist(), strict=True)):
+                taken = loop[x] + apply_s  # the active model, with its gradient applied
+                begin = max(taken + flatten_s, loop[y])
+                com = max(begin + d1s[j] + flatten_s + d2s[j], loop[x] + min_round)
+                partner[x], partner[y] = y, x
+                start[x] = start[y] = begin
+                snap[x] = taken
+                snap[y] = begin + d1s[j]  # the passive model when the message is in
+                commit[x] = commit[y] = com
+            loop = [c + avg_s for c in commit]
+            partners.append(partner)
+            rows["start"].append(start)
+            rows["snap"].append(snap)
+            rows["commit"].append(commit)
+        end = r0 + rounds
+        self.partner[r0:end] = partners
+        self.start[r0:end] = rows["start"]
+        self.snap[r0:end] = rows["snap"]
+        self.commit[r0:end] = rows["commit"]
+        self.loop = np.array(loop)
+        self.count = end
 
     def horizon(self) -> float:
         """Every node's next loop start is at least this late."""
-        return float(self.loop.min()) if self.commit else 0.0
+        return float(self.loop.min()) if self.count else 0.0
 
     def until(self, t: float) -> None:
         """Generate rounds until every node's loop has passed ``t``."""
         while self.horizon() <= t:
-            self.extend(max(8, len(self.commit)))
+            self.extend(max(64, self.count // 4))  # a quarter more: little overshoot
 
     def loop_starts(self, rank: int) -> np.ndarray:
         """An active rank's loop iteration starts (where it consumes a gradient)."""
-        return np.concatenate([[0.0], np.array([c[rank] for c in self.commit]) + self.avg_s])
+        return np.concatenate([[0.0], self.commit[: self.count, rank] + self.avg_s])
 
     def blocked(self, rank: int) -> tuple[np.ndarray, np.ndarray]:
         """A passive rank's blocked intervals (replying and averaging): starts and ends."""
-        lo = np.array([s[rank] for s in self.snap])
-        hi = np.array([c[rank] for c in self.commit]) + self.avg_s
+        lo = self.snap[: self.count, rank].copy()
+        hi = self.commit[: self.count, rank] + self.avg_s
         return lo, hi
 
 
@@ -243,7 +278,7 @@ def _next_opportunity(rounds: _Rounds, rank: int, t: float, prev: float, cache: 
     """First time >= t at which ``rank``'s gossip loop takes a handed-over gradient; an active
     loop takes one gradient per loop iteration, so not at ``prev`` (its previous take) again."""
     rounds.until(t)  # every loop has passed t: the answer lies in the generated rounds
-    have = len(rounds.commit)
+    have = rounds.count
     if rank not in cache or cache[rank][0] != have:
         data = rounds.loop_starts(rank) if rounds.is_active[rank] else rounds.blocked(rank)
         cache[rank] = (have, data)
@@ -324,10 +359,10 @@ def adpsgd_schedule(
         heapq.heappush(heap, (h, rank))
     t_end = max(max(c) for c in cons if c)
     rounds.until(t_end)
-    n_rounds = [int(sum(1 for st in rounds.start if st[i] < t_end)) for i in range(n)]
+    n_rounds = (rounds.start[: rounds.count] < t_end).sum(axis=0)
 
-    def per_rank(rows: list[np.ndarray], i: int) -> np.ndarray:
-        return np.array([row[i] for row in rows[: n_rounds[i]]])
+    def per_rank(rows: np.ndarray, i: int) -> np.ndarray:
+        return rows[: n_rounds[i], i].copy()
 
     partner = tuple(per_rank(rounds.partner, i).astype(np.intp) for i in range(n))
     snap = tuple(per_rank(rounds.snap, i) for i in range(n))
@@ -345,22 +380,18 @@ def adpsgd_schedule(
         active=rounds.is_active.copy(),
         staleness=(),
     )
-    staleness = tuple(_staleness(sched.ops(i)) for i in range(n))
+    staleness = tuple(_staleness(*sched._arrays(i)[1:3]) for i in range(n))
     return dataclasses.replace(sched, staleness=staleness)
 
 
-def _staleness(ops: list[Op]) -> np.ndarray:
+def _staleness(kind: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Gossip-model versions (applies and commits) between each gradient's read (the pull at the
-    previous hand-over; the start for the first) and its application, in execution order."""
-    version = 0
-    read = [0]
-    out: list[int] = []
-    for op in ops:
-        if op.kind == HANDOVER:
-            read.append(version)
-        elif op.kind == APPLY:
-            out.append(version - read[op.index])
-            version += 1
-        elif op.kind == COMMIT:
-            version += 1
-    return np.array(out, dtype=np.int64)
+    previous hand-over; the start for the first) and its application, in execution order.
+
+    ``kind``, ``index``: a rank's operations in execution order (:meth:`AsyncSchedule._arrays`).
+    """
+    bumps = (kind == APPLY) | (kind == COMMIT)
+    version = np.cumsum(bumps) - bumps  # the version each operation sees
+    read = np.concatenate([[0], version[kind == HANDOVER]])  # read[k]: gradient k's pull
+    applies = kind == APPLY
+    return (version[applies] - read[index[applies]]).astype(np.int64)

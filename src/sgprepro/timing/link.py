@@ -21,6 +21,7 @@ class Link:
         self.network = network
         self.jitter = network.jitter_s
         self.rng = rng
+        self._base: dict[float, float] = {}  # nbytes -> noise-free duration
 
     def message_time(self, nbytes: float) -> float:
         """Noise-free duration of one message of ``nbytes``."""
@@ -28,7 +29,9 @@ class Link:
 
     def durations(self, nbytes: float, size: int | tuple[int, ...]) -> np.ndarray | float:
         """Durations of ``size`` messages of ``nbytes`` each (a float when there is no jitter)."""
-        base = self.network.message_time(nbytes)
+        base = self._base.get(nbytes)
+        if base is None:
+            base = self._base[nbytes] = self.network.message_time(nbytes)
         if self.jitter <= 0.0:
             return base
         return base + np.maximum(0.0, self.rng.normal(0.0, self.jitter, size))
