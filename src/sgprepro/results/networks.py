@@ -34,9 +34,15 @@ def emulate_networks(runs: pd.DataFrame, networks: Sequence[str]) -> pd.DataFram
     dirs = [str(run.run_dir) for run in ok]
     workers = min(len(dirs), os.cpu_count() or 1)
     if workers > 1:
+        # the asynchronous runs (whole schedules to build) first, the longest first
+        from sgprepro.algorithms import algorithm_class
+
+        cost = [(algorithm_class(r.algorithm).synchronous, int(r.nodes)) for r in ok]
+        order = sorted(range(len(dirs)), key=cost.__getitem__)
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            times = list(pool.map(_s_per_itr, dirs, [presets] * len(dirs)))
+            done = list(pool.map(_s_per_itr, [dirs[i] for i in order], [presets] * len(dirs)))
+        times = [done[order.index(i)] for i in range(len(dirs))]
     else:
         times = [_s_per_itr(d, presets) for d in dirs]
     rows = [
