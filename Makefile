@@ -14,7 +14,7 @@ REPORT ?= reports/$(STUDY)
 export STUDY RUNS REPORT SOURCE
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-quick lint reproduce-table table replay-paper-timing \
+.PHONY: help install lock test test-quick lint reproduce-table table reference replay-paper-timing \
         bench bench-comm bench-timing notebook clean
 
 help: ## list every target
@@ -70,6 +70,14 @@ endif
 table: $(STAMP) ## rebuild reports/ from existing records, no training (SOURCE=wandb:<entity>/<project> reads W&B)
 	$(PY) -m sgprepro.results --study "experiments/$$STUDY" --out "$$REPORT" --replay-paper \
 	  --networks all $(if $(SOURCE),--source "$$SOURCE",--runs "$$RUNS")
+
+reference: ## promote the report's cells (REPORT/cells.csv) to the study's committed reference (experiments/STUDY/reference.csv)
+	@test -f "$$REPORT/cells.csv" || { echo "error: REPORT=$$REPORT has no cells.csv; run make reproduce-table (or make table) first" >&2; exit 2; }
+	@{ echo "# The committed result of the study $$STUDY: per cell top-1 mean, sample std and seeds; EMULATED speed-up over the baseline and its per-seed range."; \
+	   echo "# Written by make reference from $$REPORT/cells.csv (git $$(git rev-parse --short HEAD 2>/dev/null || echo unknown), $$(date -u +%Y-%m-%d))."; \
+	   cat "$$REPORT/cells.csv"; } > "experiments/$$STUDY/reference.csv.tmp"
+	@mv "experiments/$$STUDY/reference.csv.tmp" "experiments/$$STUDY/reference.csv"
+	@echo "wrote experiments/$$STUDY/reference.csv"
 
 replay-paper-timing: $(STAMP) ## the timing engine on the paper's workload: predicted vs published s/itr (emulated)
 	$(PY) -m sgprepro.replay

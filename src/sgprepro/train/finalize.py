@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,17 @@ def _async_stats(finals: list[dict]) -> dict[str, Any]:
     }
 
 
+def _digests(finals: list[dict]) -> dict[str, Any]:
+    """Every rank's final-model SHA-256 and one digest of them all (the run's final bits)."""
+    ranks = [f.get("params/sha256") for f in finals]
+    if not ranks or None in ranks:
+        return {}
+    return {
+        "params/sha256": hashlib.sha256("".join(ranks).encode()).hexdigest(),
+        "params/sha256_ranks": ranks,
+    }
+
+
 def finalize_run(
     run_dir: Path, cfg: Config, iters_per_epoch: int, total_steps: int, param_bytes: int
 ) -> dict[str, Any]:
@@ -133,6 +145,7 @@ def finalize_run(
         "comm/bytes_sent_per_itr": float(np.mean(sent)),
         "comm/message_bytes": param_bytes,
         **_async_stats(finals),
+        **_digests(finals),
         "curve": curve,
     }
     if cfg.network.relative:

@@ -7,6 +7,7 @@ cross-node statistics there; asynchronous ones (AD-PSGD) evaluate only their own
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import sys
@@ -62,6 +63,16 @@ class Setup:
     @property
     def message_bytes(self) -> int:
         return self.algo.flat.numel() * self.algo.flat.element_size()
+
+
+def model_digest(model: nn.Module) -> str:
+    """SHA-256 of the model's state (every parameter and buffer, by name, as stored): two runs
+    that end with the same bits have the same digest."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _setup_logging(rank: int) -> None:
@@ -264,7 +275,8 @@ def run_worker(
         s.algo.finish()
         _evaluate(s, records, step, final=True)
         window = losses[-LOSS_WINDOW:] or [float("nan")]
-        records.final(step, sum(window) / len(window), getattr(s.algo, "summary_extra", {}))
+        extra = {"params/sha256": model_digest(s.model), **getattr(s.algo, "summary_extra", {})}
+        records.final(step, sum(window) / len(window), extra)
     finally:
         records.close()
     s.comm.barrier(step)  # every rank's records are complete past this point
