@@ -160,7 +160,8 @@ def test_emulated_adpsgd_matches_its_schedule_oracle(emulated):
     assert float((oracle[0] - start).norm() / start.norm()) > 1e-2
     assert float(oracle.std(0).norm()) > 1e-6
     counts = [r["gradients"] for r in runs[0]]
-    assert counts == schedule.gradients() and len(set(counts)) > 1
+    assert counts == schedule.gradients()
+    assert len(set(counts)) > 1
     assert sum(counts) == n * STEPS
     for rank in range(n):
         err = float((got[rank] - oracle[rank]).norm() / oracle[rank].norm())

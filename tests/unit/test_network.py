@@ -105,9 +105,9 @@ def test_every_preset_number_cites_a_source() -> None:
                 continue
             value = yaml.safe_load(code.split(":", 1)[1])
             if isinstance(value, int | float) and not isinstance(value, bool):
-                assert "#" in line and len(line.split("#", 1)[1].strip()) > 10, (
-                    f"{path.name}:{lineno} has a number without a source comment: {line!r}"
-                )
+                missing = f"{path.name}:{lineno} has a number without a source comment: {line!r}"
+                assert "#" in line, missing
+                assert len(line.split("#", 1)[1].strip()) > 10, missing
 
 
 def test_schema_works_as_hydra_structured_config() -> None:

@@ -30,7 +30,8 @@ class CellSlurmLauncher(SlurmLauncher):
         from sgprepro.config import ConfigError, validate
         from sgprepro.train.callbacks import job_config
 
-        assert self.config is not None and self.hydra_context is not None
+        assert self.config is not None
+        assert self.hydra_context is not None
         params = dict(self.params)
         wait = bool(params.pop("wait", True))
         srun_args = list(params.pop("srun_args", None) or [])
@@ -92,7 +93,8 @@ class CellSlurmLauncher(SlurmLauncher):
         """In each task of a job: the cell's config, then Hydra's task function (one rank)."""
         import submitit
 
-        assert self.hydra_context is not None and self.config is not None
+        assert self.hydra_context is not None
+        assert self.config is not None
         assert self.task_function is not None
         Singleton.set_state(singleton_state)
         setup_globals()
