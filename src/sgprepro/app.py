@@ -88,7 +88,7 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
 def lock_holder(path: Path) -> int | None:
     """The pid holding an ``flock`` on ``path``, read from ``/proc/locks`` (Linux), or None."""
     try:
-        st = os.stat(path)
+        st = path.stat()
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
         return None
@@ -371,7 +371,7 @@ def run_rank(
         url = "env://"
     try:
         store, _, _ = next(dist.rendezvous(url, timeout=timeout))
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
+    except Exception as exc:
         raise RuntimeError(
             f"rank {rank}: cannot reach the rendezvous store of {launch.kind} at "
             f"{launch.master_addr} within comm.timeout_s={cfg.comm.timeout_s} ({exc})"

@@ -18,7 +18,7 @@ from sgprepro.launchenv import LaunchEnvError, detect
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -61,7 +61,7 @@ def test_two_torchrun_invocations_are_one_two_machine_job(tmp_path: Path) -> Non
         subprocess.Popen(
             cmd,
             cwd=tmp_path,
-            env=_env(tmp_path),
+            env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -110,7 +110,7 @@ def test_nodes_that_disagree_with_world_size_are_refused_before_training(tmp_pat
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
     proc = subprocess.run(
-        cmd, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120
+        cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120
     )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

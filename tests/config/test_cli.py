@@ -40,7 +40,8 @@ def test_help_shows_groups_and_the_composed_config_without_importing_torch() -> 
 
 
 def test_tab_completion_answers_groups_and_keys() -> None:
-    query = "import sys; sys.argv = ['sgprepro-train', '-sc', 'query=bash']\n" + (
+    query = (
+        "import sys; sys.argv = ['sgprepro-train', '-sc', 'query=bash']\n"
         "from sgprepro.cli import train; train()"
     )
     proc = _cli(query, {"COMP_LINE": "sgprepro-train algorithm=sgp"})

@@ -82,7 +82,7 @@ def _sweep_params(compose_cfg, sweep: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize("sweep", _options("sweep"))
 def test_every_sweep_is_a_grid_of_valid_cells(compose_cfg, sweep) -> None:
     params = _sweep_params(compose_cfg, sweep)
-    assert list(params)[0] == "nodes", "node counts vary slowest (jobs of one size run together)"
+    assert next(iter(params)) == "nodes", "node counts vary slowest (jobs of one size run together)"
     assert {"nodes", "algorithm"} <= set(params)
     if sweep.startswith("table1"):  # the paper's Table 1 grid: 4 algorithms x 4 node counts
         assert params["nodes"] == ["4", "8", "16", "32"]

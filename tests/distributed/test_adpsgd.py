@@ -48,7 +48,7 @@ def _worker(ctx, steps: int, lr: float, init_by_rank: bool):
         comm,
         BipartiteExponentialGraph(ctx.world_size),
         PeersSchedule(),
-        lambda k: lr,
+        lambda _: lr,
         RunContext(total_steps=steps, store=ctx.store),
     )
     a, b = _problem(ctx.rank)
@@ -177,7 +177,7 @@ def test_emulated_adpsgd_is_bit_identical_across_runs(emulated):
 def test_emulated_adpsgd_records_the_schedules_staleness(emulated):
     """Each rank's measured staleness (gossip-model versions between a gradient's pull and its
     application) is the schedule's, and rounds are the schedule's rounds."""
-    n, schedule, runs, _ = emulated
+    _, schedule, runs, _ = emulated
     for rank, r in enumerate(runs[0]):
         assert r["staleness"] == schedule.staleness[rank].tolist()
         assert r["gossip_rounds"] == schedule.rounds()[rank]

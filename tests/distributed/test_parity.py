@@ -101,7 +101,7 @@ def test_pushsum_mass_conserved_across_ranks(distributed):
 
 def test_bytes_per_iteration(distributed):
     """1-peer SGP sends one parameter vector plus its weight; D-PSGD one vector; all-reduce one payload."""
-    n, results = distributed
+    _, results = distributed
     d = results[0]["sgp_exp_paper"]["params"].numel()
     elem = 8  # float64
     assert set(results[0]["sgp_exp_paper"]["bytes"]) == {(d + 1) * elem}

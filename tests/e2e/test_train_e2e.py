@@ -55,7 +55,11 @@ def wandb_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sgp_run(compose_cfg, wandb_env, tmp_path_factory) -> tuple[Config, Path, dict]:
+def sgp_run(
+    compose_cfg,
+    wandb_env,  # noqa: ARG001 - requested for the W&B environment it sets up
+    tmp_path_factory,
+) -> tuple[Config, Path, dict]:
     cfg = _tiny(compose_cfg, f"nodes={NODES}", "algorithm=sgp", "logger.wandb_mode=offline")
     out = tmp_path_factory.mktemp("sgp") / "run"
     result = run_job(cfg, out)

@@ -46,12 +46,12 @@ def job(tmp_path_factory):
 
 
 def listening(pids: list[int]) -> list[tuple[int, str, int]]:
-    out = []
-    for pid in pids:
-        for c in psutil.Process(pid).net_connections(kind="inet"):
-            if c.status == psutil.CONN_LISTEN:
-                out.append((pid, c.laddr.ip, c.laddr.port))
-    return out
+    return [
+        (pid, c.laddr.ip, c.laddr.port)
+        for pid in pids
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
 
 
 def test_a_local_run_listens_on_loopback_only(job) -> None:

@@ -20,7 +20,7 @@ FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs" / "table1_small"
 STUDY_DIR = REPO / "tests" / "fixtures" / "study"  # the layout of the fixture study
 
 
-@pytest.fixture()
+@pytest.fixture
 def old_report(tmp_path) -> Path:
     """A report folder with earlier content (as the committed reports/<study>/)."""
     out = tmp_path / "reports" / "table1_eth10g"

@@ -16,9 +16,12 @@ from sgprepro.config import validate
 
 
 def test_a_held_folder_refuses_a_second_holder_and_names_the_first(tmp_path) -> None:
-    with hold_run_dir(tmp_path / "run"):
-        with pytest.raises(RunDirError) as info, hold_run_dir(tmp_path / "run"):
-            pass
+    with (
+        hold_run_dir(tmp_path / "run"),
+        pytest.raises(RunDirError) as info,
+        hold_run_dir(tmp_path / "run"),
+    ):
+        pass
     msg = str(info.value)
     assert "\n" not in msg
     assert f"run folder {tmp_path / 'run'} is in use by another job (pid {os.getpid()})" in msg

@@ -78,7 +78,7 @@ def test_truncated_jsonl_line_is_skipped_and_named_by_file_and_line(collected):
 def test_run_without_done_is_incomplete_or_failed_and_excluded(collected):
     assert _status(collected, "7") == "incomplete"
     assert _status(collected, "8") == "failed"
-    failed = [p for p in collected.problems if p.kind == "failed"][0]
+    failed = next(p for p in collected.problems if p.kind == "failed")
     assert "gloo recv timed out" in failed.detail
     assert "dpsgd" not in set(collected.ok["algorithm"])
 
@@ -155,7 +155,7 @@ def test_failed_summary_and_missing_cell_key_are_excluded():
     assert status == {"f": "failed", "nokey": "invalid", "ok": "ok"}
     kinds = {p.run_dir: p.kind for p in res.problems}
     assert kinds == {"f": "failed", "nokey": "missing_key"}
-    assert "cell.seed" in [p for p in res.problems if p.run_dir == "nokey"][0].detail
+    assert "cell.seed" in next(p for p in res.problems if p.run_dir == "nokey").detail
 
 
 def test_unreadable_summary_with_done_is_invalid(tmp_path):

@@ -45,7 +45,7 @@ def test_line_rate_message_time_matches_reference_figure() -> None:
 )
 def test_bad_values_raise_one_line_naming_the_key(key: str, value: object) -> None:
     fields = {"name": "x", "latency_s": 0.0, "bandwidth_gbps": 1.0, key: value}
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=rf"^network\.{key}=") as err:
         NetworkConfig(**fields)  # type: ignore[arg-type]
     message = str(err.value)
     assert message.startswith(f"network.{key}=")
@@ -64,7 +64,7 @@ def test_frozen_and_replace_validates() -> None:
     with pytest.raises(FrozenInstanceError):
         net.latency_s = 1.0  # type: ignore[misc]
     assert net.replace(efficiency=0.5).efficiency == 0.5
-    with pytest.raises(ValueError, match="network.efficiency"):
+    with pytest.raises(ValueError, match=r"network\.efficiency"):
         net.replace(efficiency=2.0)
 
 

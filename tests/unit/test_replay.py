@@ -113,7 +113,7 @@ def test_gossip_map_marks_the_papers_point(stored):
     cal = stored.calibration
     frame = speedups(cal, nodes=8, latencies=(1e-3, 1.0), transfers=(0.01, 1.0), iterations=40)
     assert frame.paper.sum() == 4  # one point per gossip algorithm
-    lat, tr = paper_point(cal)
+    _, tr = paper_point(cal)
     assert tr == pytest.approx((cal.message_time_s - cal.latency_s) / cal.compute_s)
     sgp = (
         frame[(frame.algorithm == "sgp") & ~frame.paper]

@@ -60,7 +60,7 @@ def init_worker(
             base.set_timeout(timeout)
         else:
             base = dist.TCPStore(master_addr, master_port, world_size, host_store, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
+    except Exception as exc:
         where = store_path or f"{master_addr}:{master_port}"
         raise RuntimeError(
             f"rank {rank}: cannot reach the rendezvous store at {where} within {timeout_s}s ({exc})"

@@ -68,7 +68,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         json.dump(obj, fh, indent=2, sort_keys=True, default=str)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def _git_commit() -> str | None:
