@@ -43,15 +43,15 @@ class CellSlurmLauncher(SlurmLauncher):
         cells = []
         for i, overrides in enumerate(job_overrides):
             cell = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            job = job_config(cell)
+            job_cfg = job_config(cell)
             try:
-                validate(job, check_paths=False)
+                validate(job_cfg, check_paths=False)
             except ConfigError as exc:
                 raise ConfigError(
                     f"cell #{initial_job_idx + i} ({' '.join(overrides)}): {exc} (no job was "
                     "submitted)"
                 ) from exc
-            cells.append((list(overrides), cell_resources(job)))
+            cells.append((list(overrides), cell_resources(job_cfg)))
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info("SLURM sweep of %d cell(s) into %s", len(cells), sweep_dir)
@@ -102,8 +102,8 @@ class CellSlurmLauncher(SlurmLauncher):
         sweep_config = self.hydra_context.config_loader.load_sweep_config(
             self.config, sweep_overrides
         )
-        with open_dict(sweep_config.hydra.job) as job:
-            job.id = env.job_id
+        with open_dict(sweep_config.hydra.job):
+            sweep_config.hydra.job.id = env.job_id
             sweep_config.hydra.job.num = job_num
         if env.global_rank > 0:  # rank 0 keeps the run's .hydra/ and log file
             with open_dict(sweep_config.hydra):

@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -460,7 +460,7 @@ def _drain(results: mp.Queue, errors: dict, outs: dict, seconds: float) -> None:
             outs[rank] = pickle.loads(payload)
 
 
-def _stop_all(procs: list[mp.process.BaseProcess]) -> None:
+def _stop_all(procs: Sequence[mp.process.BaseProcess]) -> None:
     """SIGTERM every live worker, then SIGKILL those still alive after ``STOP_GRACE_S``."""
     for p in procs:
         if p.pid is not None and p.is_alive():

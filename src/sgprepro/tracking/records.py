@@ -93,7 +93,7 @@ def _git_commit() -> str | None:
 
 def environment_info() -> dict[str, Any]:
     """Git commit, package versions and host: what run.json and provenance.json record."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in _PACKAGES:
         try:
             versions[pkg] = metadata.version(pkg)
