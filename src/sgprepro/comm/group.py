@@ -81,6 +81,12 @@ def init_worker(
     return WorkerContext(rank, world_size, backend, device, prefixed, timeout_s)
 
 
+def rendezvous_store(url: str, timeout_s: float) -> dist.Store:
+    """The store of the job's rendezvous at ``url`` (``env://`` or ``tcp://host:port?rank=..``)."""
+    store, _, _ = next(dist.rendezvous(url, timeout=datetime.timedelta(seconds=timeout_s)))
+    return store
+
+
 def destroy() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
