@@ -45,9 +45,10 @@ test: $(STAMP) ## run the whole test suite (unit, dist, config, e2e, results, no
 test-quick: $(STAMP) ## the suite without slow end-to-end tests
 	WANDB_MODE=offline $(PY) -m pytest -q -m "not slow"
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint, ruff format check and mypy on src/
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m mypy
 
 ifeq ($(PROFILE),paper)
 # The paper's scale (ImageNet, ResNet-50, 90 epochs, 8 GPUs per node) on a SLURM cluster: submits
@@ -99,5 +100,5 @@ notebook: $(STAMP) ## execute notebooks/analysis.ipynb on the study's records ->
 	  nbformat.write(nb, 'notebooks/analysis.executed.ipynb'); print('wrote notebooks/analysis.executed.ipynb')"
 
 clean: ## remove caches (keeps .venv, multirun/ and reports/)
-	rm -rf .pytest_cache .ruff_cache outputs
+	rm -rf .pytest_cache .ruff_cache .mypy_cache outputs
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -113,7 +113,7 @@ def _build(case: Case, model: nn.Module, opt, comm: Communicator, ctx, total: in
     topology = make_topology(topo_spec.pop("name"), ctx.world_size, **topo_spec)
     peers = PeersSchedule.constant(case.peers)
     if case.algorithm is None:
-        return LocalSGD(model, opt, comm, topology, peers, AlgorithmConfig(), lambda s: LR)
+        return LocalSGD(model, opt, comm, topology, peers, AlgorithmConfig(), lambda _: LR)
     return build_algorithm(
         AlgorithmConfig(**case.algorithm),
         model,
@@ -121,7 +121,7 @@ def _build(case: Case, model: nn.Module, opt, comm: Communicator, ctx, total: in
         comm,
         topology,
         peers,
-        lambda s: LR,
+        lambda _: LR,
         store=ctx.store,
         total_steps=total,
     )
@@ -305,19 +305,25 @@ def header(args, params: int, elem: int, load: tuple[float, float]) -> str:
     over = [n for n in args.nodes if cores is not None and n > cores]
     return "\n".join(
         [
-            f"model {args.model}: {params:,} parameters, vector {params * elem:,} B "
-            f"({elem} B/element); batch {args.batch}; {args.warmup} warm-up + {args.steps} measured steps",
+            (
+                f"model {args.model}: {params:,} parameters, vector {params * elem:,} B "
+                f"({elem} B/element); batch {args.batch}; {args.warmup} warm-up + {args.steps} measured steps"
+            ),
             f"machine: os.cpu_count() = {cores}; one torch thread per worker; n processes on these cores"
             + (f" (OVERSUBSCRIBED for n = {', '.join(map(str, over))})" if over else "")
             + f"; 1-min load average {load[0]:.1f} before, {load[1]:.1f} after the run "
             "(other processes distort the wall-clock figures)",
-            "times: WALL-CLOCK on this machine (time.perf_counter), mean over ranks and steps; "
-            "'comm adds' = step wall - local SGD step wall (same n, same harness); "
-            "'blocked' = StepInfo.comm_s",
-            "allreduce: 'sent' is the collective's payload; ring wire bytes = 2(n-1)/n x payload "
-            "(theory; gloo picks its own algorithm). sgp/osgp: + 4 B PushSum weight per peer. "
-            "adpsgd: gossip messages (vector + 4 B flag) per trainer iteration; theory is per round, "
-            "ratio = gossip rounds per trainer iteration; its 'blocked' is the wait to hand a gradient over",
+            (
+                "times: WALL-CLOCK on this machine (time.perf_counter), mean over ranks and steps; "
+                "'comm adds' = step wall - local SGD step wall (same n, same harness); "
+                "'blocked' = StepInfo.comm_s"
+            ),
+            (
+                "allreduce: 'sent' is the collective's payload; ring wire bytes = 2(n-1)/n x payload "
+                "(theory; gloo picks its own algorithm). sgp/osgp: + 4 B PushSum weight per peer. "
+                "adpsgd: gossip messages (vector + 4 B flag) per trainer iteration; theory is per round, "
+                "ratio = gossip rounds per trainer iteration; its 'blocked' is the wait to hand a gradient over"
+            ),
         ]
     )
 

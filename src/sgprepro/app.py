@@ -21,7 +21,6 @@ worker, and ``error.txt`` says it was interrupted; a run that completed keeps it
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import json
 import logging
@@ -88,7 +87,7 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
 def lock_holder(path: Path) -> int | None:
     """The pid holding an ``flock`` on ``path``, read from ``/proc/locks`` (Linux), or None."""
     try:
-        st = os.stat(path)
+        st = path.stat()
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
         return None
@@ -353,9 +352,7 @@ def run_rank(
     Raises:
         RunDirError: the run folder cannot be used (every rank raises it).
     """
-    import torch.distributed as dist
-
-    from sgprepro.comm import destroy, init_worker
+    from sgprepro.comm import destroy, init_worker, rendezvous_store
     from sgprepro.train.worker import run_worker
 
     rank, world = launch.rank, launch.world_size
@@ -363,15 +360,14 @@ def run_rank(
         raise RunDirError(f"nodes={cfg.nodes} with {launch.source}: use nodes={world}")
     # the GPU of this process on its machine (one task per node on SLURM: local rank 0)
     os.environ.setdefault("LOCAL_RANK", str(launch.local_rank))
-    timeout = datetime.timedelta(seconds=cfg.comm.timeout_s)
     if launch.kind == "slurm":
         port = cfg.slurm.master_port + zlib.crc32(launch.job_id.encode()) % 1000
         url = f"tcp://{launch.master_addr}:{port}?rank={rank}&world_size={world}"
     else:
         url = "env://"
     try:
-        store, _, _ = next(dist.rendezvous(url, timeout=timeout))
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        store = rendezvous_store(url, cfg.comm.timeout_s)
+    except Exception as exc:
         raise RuntimeError(
             f"rank {rank}: cannot reach the rendezvous store of {launch.kind} at "
             f"{launch.master_addr} within comm.timeout_s={cfg.comm.timeout_s} ({exc})"

@@ -19,6 +19,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from sgprepro.tracking import read_jsonl
+
 log = logging.getLogger(__name__)
 
 
@@ -36,12 +38,11 @@ def trained_compute_s(run_dir: Path) -> float | None:
     found = False
     for path in sorted(run_dir.glob("trace_r*.jsonl")):
         found = True
-        with path.open() as fh:
-            for line in fh:
-                try:
-                    total += float(json.loads(line)["compute_s"])
-                except (ValueError, KeyError):
-                    continue
+        for rec in read_jsonl(path):
+            try:
+                total += float(rec["compute_s"])
+            except (TypeError, ValueError, KeyError):
+                continue
     return total if found else None
 
 

@@ -80,7 +80,7 @@ def _main(dcfg: DictConfig) -> float | None:
     return None
 
 
-def _interrupted(signum: int, frame: object) -> None:
+def _interrupted(signum: int, _frame: object) -> None:
     raise JobInterrupted(signum)
 
 

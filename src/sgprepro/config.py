@@ -353,7 +353,7 @@ def validate(
             (
                 "optim.warmup_epochs",
                 o.warmup_epochs,
-                0 <= o.warmup_epochs,
+                o.warmup_epochs >= 0,
                 "must be >= 0 and finite",
                 5,
             ),

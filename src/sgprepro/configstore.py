@@ -17,6 +17,7 @@ def _writable(node: DictConfig) -> DictConfig:
     OmegaConf.set_readonly(node, None)
     for key in node:
         child = node._get_node(key)
+        assert child is not None  # key comes from iterating node
         if isinstance(child, DictConfig):
             _writable(child)
         else:

@@ -108,14 +108,16 @@ def estimate_s_per_itr(
 
 def load_run_config(run_dir: Path) -> Config:
     """The validated Config a finished run ran with (from its run.json)."""
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     from sgprepro.config import writable_schema
 
     recorded = json.loads((Path(run_dir) / "run.json").read_text())["config"]
     sched = recorded["topology"]["peers_schedule"]  # JSON made its int keys strings
     recorded["topology"]["peers_schedule"] = {int(k): int(v) for k, v in sched.items()}
-    return to_config(OmegaConf.merge(writable_schema(), recorded))
+    merged = OmegaConf.merge(writable_schema(), recorded)
+    assert isinstance(merged, DictConfig)  # a mapping merged onto the schema's mapping
+    return to_config(merged)
 
 
 def emulate_under(run_dir: Path, network: NetworkConfig) -> Emulated:

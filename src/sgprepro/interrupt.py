@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 
-class JobInterrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt, its sibling
+class JobInterrupted(BaseException):  # named like KeyboardInterrupt, its sibling
     """SIGTERM or SIGINT reached the job process; every worker has been stopped when it escapes
     :func:`launch_local`. A BaseException, like KeyboardInterrupt, so no ``except Exception`` on the
     way (Hydra's included) swallows it."""

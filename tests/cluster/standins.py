@@ -108,7 +108,4 @@ def scripts(state: Path) -> dict[int, str]:
 
 def sbatch_flags(script: str) -> dict[str, str]:
     """``#SBATCH --key=value`` lines of a script (``--key`` alone: value "")."""
-    out = {}
-    for key, value in re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", script, re.M):
-        out[key] = value
-    return out
+    return dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", script, re.M))

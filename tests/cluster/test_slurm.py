@@ -59,12 +59,15 @@ def test_the_paper_sweep_submits_16_jobs_each_with_its_cells_resources(tmp_path:
         assert flags["nodes"] == str(nodes)
         assert flags["ntasks-per-node"] == "1"  # one task per node: one rank
         assert flags["gpus-per-node"] == "8"  # the experiment's GPUs per node
-        assert flags["cpus-per-task"] == "80" and flags["mem"] == "400GB"
+        assert flags["cpus-per-task"] == "80"
+        assert flags["mem"] == "400GB"
         assert flags["time"] == "4320"
-        assert "partition" not in flags and "constraint" not in flags, flags  # empty: left out
+        assert "partition" not in flags, flags  # empty: left out
+        assert "constraint" not in flags, flags
         assert "export SUBMITIT_EXECUTOR=slurm" in script
         srun = next(line for line in script.splitlines() if line.startswith("srun "))
-        assert "--kill-on-bad-exit=1" in srun and "submitit.core._submit" in srun
+        assert "--kill-on-bad-exit=1" in srun
+        assert "submitit.core._submit" in srun
     assert seen == {(a, n) for a in ALGORITHMS for n in NODES}
     assert not any(p.name == "run.json" for p in sweep.rglob("*"))  # nothing ran here
 
@@ -85,7 +88,8 @@ def test_a_bad_cell_submits_nothing(tmp_path: Path) -> None:
         env,
     )
     assert proc.returncode != 0
-    assert "nodes=5" in proc.stderr and "no job was submitted" in proc.stderr, proc.stderr[-2000:]
+    assert "nodes=5" in proc.stderr, proc.stderr[-2000:]
+    assert "no job was submitted" in proc.stderr, proc.stderr[-2000:]
     assert not (state / "scripts").exists() or not scripts(state)
 
 
@@ -122,14 +126,16 @@ def test_a_two_task_job_trains_then_a_resubmission_is_skipped_on_every_rank(
         assert (run_dir / f"metrics_r{rank}.jsonl").stat().st_size > 0
         assert (run_dir / f"trace_r{rank}.jsonl").read_text().count("\n") == 8
     assert json.loads((run_dir / "run.json").read_text())["cell"]["nodes"] == 2
-    assert (run_dir / "sgprepro.log").exists() and (run_dir / ".hydra").is_dir()  # rank 0's only
+    assert (run_dir / "sgprepro.log").exists()  # rank 0's only
+    assert (run_dir / ".hydra").is_dir()  # rank 0's only
     done_before = (run_dir / "done").read_text()
 
     t0 = time.monotonic()
     again = _train(args, tmp_path, env)
     elapsed = time.monotonic() - t0
     job2 = max(scripts(state))
-    assert job2 == job + 1 and again.returncode == 0, again.stderr[-3000:] + _job_log(state, job2)
+    assert job2 == job + 1, again.stderr[-3000:]
+    assert again.returncode == 0, again.stderr[-3000:] + _job_log(state, job2)
     log = _job_log(state, job2)
     assert log.count("skipping") >= 2, log  # both ranks skipped it
     assert elapsed < 30, f"the skip took {elapsed:.0f} s (debug=tiny waits up to 30 s)"

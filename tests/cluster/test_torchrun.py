@@ -18,7 +18,7 @@ from sgprepro.launchenv import LaunchEnvError, detect
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -61,7 +61,7 @@ def test_two_torchrun_invocations_are_one_two_machine_job(tmp_path: Path) -> Non
         subprocess.Popen(
             cmd,
             cwd=tmp_path,
-            env=_env(tmp_path),
+            env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -85,9 +85,11 @@ def test_two_torchrun_invocations_are_one_two_machine_job(tmp_path: Path) -> Non
     for rank in (0, 1):
         assert (run_dir / f"trace_r{rank}.jsonl").read_text().count("\n") == 8
         assert (run_dir / f"metrics_r{rank}.jsonl").stat().st_size > 0
-    assert not (run_dir / "metrics_r2.jsonl").exists() and not (run_dir / "attempts").exists()
+    assert not (run_dir / "metrics_r2.jsonl").exists()
+    assert not (run_dir / "attempts").exists()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "ok" and len(summary["time/emulated_s_per_itr_ranks"]) == 2
+    assert summary["status"] == "ok"
+    assert len(summary["time/emulated_s_per_itr_ranks"]) == 2
     assert json.loads((run_dir / "run.json").read_text())["cell"]["nodes"] == 2
     # no rank trained alone elsewhere: nothing else was written beside the run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
@@ -108,14 +110,15 @@ def test_nodes_that_disagree_with_world_size_are_refused_before_training(tmp_pat
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
     proc = subprocess.run(
-        cmd, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120
+        cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120
     )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     refused = [e for e in errors if "nodes=4 with WORLD_SIZE=2" in e]
     # every rank refuses on its own; torchrun may stop a rank (SIGTERM) once the first exits
     others = [e for e in errors if e not in refused]
-    assert refused and "use nodes=2" in refused[0], proc.stderr[-3000:]
+    assert refused, proc.stderr[-3000:]
+    assert "use nodes=2" in refused[0], proc.stderr[-3000:]
     assert all(e.startswith("error: interrupted by SIGTERM") for e in others), others
     assert not (tmp_path / "run").exists()
 

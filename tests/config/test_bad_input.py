@@ -54,7 +54,8 @@ def test_cli_rejects_bad_input_before_any_worker(tmp_path: Path) -> None:
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
-    assert "nodes=1" in errors[0] and "use nodes=" in errors[0], errors[0]
+    assert "nodes=1" in errors[0], errors[0]
+    assert "use nodes=" in errors[0], errors[0]
     assert "Traceback" not in proc.stderr
     assert elapsed < 60
     # refused before Hydra creates the run folder: nothing at all is written

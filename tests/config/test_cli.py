@@ -32,12 +32,16 @@ def test_help_shows_groups_and_the_composed_config_without_importing_torch() -> 
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "algorithm: adpsgd, allreduce" in out and "sweep: " in out and "table1_scaled" in out
-    assert "== Config (with algorithm=osgp) ==" in out and "name: osgp" in out
+    assert "algorithm: adpsgd, allreduce" in out
+    assert "sweep: " in out
+    assert "table1_scaled" in out
+    assert "== Config (with algorithm=osgp) ==" in out
+    assert "name: osgp" in out
 
 
 def test_tab_completion_answers_groups_and_keys() -> None:
-    query = "import sys; sys.argv = ['sgprepro-train', '-sc', 'query=bash']\n" + (
+    query = (
+        "import sys; sys.argv = ['sgprepro-train', '-sc', 'query=bash']\n"
         "from sgprepro.cli import train; train()"
     )
     proc = _cli(query, {"COMP_LINE": "sgprepro-train algorithm=sgp"})

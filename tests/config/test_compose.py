@@ -38,7 +38,8 @@ def _compatible(group: str, option: str) -> list[str]:
 def test_groups_are_discovered() -> None:
     found = {g for g, _ in _group_options()}
     assert {"algorithm", "topology", "network", "model", "data", "optim", "logger"} <= found
-    assert len(_options("experiment")) >= 1 and len(_options("sweep")) >= 1
+    assert len(_options("experiment")) >= 1
+    assert len(_options("sweep")) >= 1
 
 
 @pytest.mark.parametrize(("group", "option"), _group_options(), ids=lambda v: str(v))
@@ -81,10 +82,11 @@ def _sweep_params(compose_cfg, sweep: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize("sweep", _options("sweep"))
 def test_every_sweep_is_a_grid_of_valid_cells(compose_cfg, sweep) -> None:
     params = _sweep_params(compose_cfg, sweep)
-    assert list(params)[0] == "nodes", "node counts vary slowest (jobs of one size run together)"
+    assert next(iter(params)) == "nodes", "node counts vary slowest (jobs of one size run together)"
     assert {"nodes", "algorithm"} <= set(params)
     if sweep.startswith("table1"):  # the paper's Table 1 grid: 4 algorithms x 4 node counts
-        assert params["nodes"] == ["4", "8", "16", "32"] and len(params["algorithm"]) == 4
+        assert params["nodes"] == ["4", "8", "16", "32"]
+        assert len(params["algorithm"]) == 4
     other = [k for k in params if k not in ("nodes", "seed")]
     # one compose per algorithm (composing is slow); nodes and seeds are plain values
     for values in itertools.product(*(params[k] for k in other)):
@@ -140,11 +142,14 @@ def test_slurm_launcher_takes_each_cells_resources(compose_cfg, preset) -> None:
     assert res["tasks_per_node"] == 1  # one task per node of the paper (one rank)
     assert res["gpus_per_node"] == cfg.slurm.gpus_per_node == 8
     assert res["cpus_per_task"] == cfg.slurm.cpus_per_task
-    assert res["mem_gb"] == cfg.slurm.mem_gb and res["timeout_min"] == cfg.slurm.timeout_min
-    assert res["partition"] == "gpu" and res["constraint"] is None  # empty: left out
+    assert res["mem_gb"] == cfg.slurm.mem_gb
+    assert res["timeout_min"] == cfg.slurm.timeout_min
+    assert res["partition"] == "gpu"
+    assert res["constraint"] is None  # empty: left out
     assert res["name"] == f"{cfg.study}.sgp-n16-{cfg.network.name}-s0"
     # the launcher's own config reads nothing of the job's: it resolves with nodes swept (???)
     swept = compose_cfg(["experiment=" + preset, "hydra/launcher=slurm"], return_hydra_config=True)
     assert OmegaConf.is_missing(swept, "nodes")
     params = OmegaConf.to_container(swept.hydra.launcher, resolve=True)
-    assert params["srun_args"] == ["--kill-on-bad-exit=1"] and params["wait"] is True
+    assert params["srun_args"] == ["--kill-on-bad-exit=1"]
+    assert params["wait"] is True

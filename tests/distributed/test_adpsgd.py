@@ -48,7 +48,7 @@ def _worker(ctx, steps: int, lr: float, init_by_rank: bool):
         comm,
         BipartiteExponentialGraph(ctx.world_size),
         PeersSchedule(),
-        lambda k: lr,
+        lambda _: lr,
         RunContext(total_steps=steps, store=ctx.store),
     )
     a, b = _problem(ctx.rank)
@@ -160,7 +160,8 @@ def test_emulated_adpsgd_matches_its_schedule_oracle(emulated):
     assert float((oracle[0] - start).norm() / start.norm()) > 1e-2
     assert float(oracle.std(0).norm()) > 1e-6
     counts = [r["gradients"] for r in runs[0]]
-    assert counts == schedule.gradients() and len(set(counts)) > 1
+    assert counts == schedule.gradients()
+    assert len(set(counts)) > 1
     assert sum(counts) == n * STEPS
     for rank in range(n):
         err = float((got[rank] - oracle[rank]).norm() / oracle[rank].norm())
@@ -176,7 +177,7 @@ def test_emulated_adpsgd_is_bit_identical_across_runs(emulated):
 def test_emulated_adpsgd_records_the_schedules_staleness(emulated):
     """Each rank's measured staleness (gossip-model versions between a gradient's pull and its
     application) is the schedule's, and rounds are the schedule's rounds."""
-    n, schedule, runs, _ = emulated
+    _, schedule, runs, _ = emulated
     for rank, r in enumerate(runs[0]):
         assert r["staleness"] == schedule.staleness[rank].tolist()
         assert r["gossip_rounds"] == schedule.rounds()[rank]

@@ -115,9 +115,11 @@ def test_single_run_failure_exits_non_zero(tmp_path) -> None:
     )
     assert proc.returncode == 1, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and re.match(r"error: rank \d failed: ", errors[0]), proc.stderr
+    assert len(errors) == 1, proc.stderr
+    assert re.match(r"error: rank \d failed: ", errors[0]), proc.stderr
     assert "error.txt" in errors[0]
-    assert (run_dir / "error.txt").exists() and not (run_dir / DONE).exists()
+    assert (run_dir / "error.txt").exists()
+    assert not (run_dir / DONE).exists()
 
 
 def test_multirun_goes_on_after_a_failed_job(tmp_path) -> None:
@@ -137,7 +139,8 @@ def test_multirun_goes_on_after_a_failed_job(tmp_path) -> None:
     assert len(jobs) == 2, [p.name for p in sweep_dir.iterdir()]
     failed = [p for p in jobs if "crash" in p.name]
     clean = [p for p in jobs if "crash" not in p.name]
-    assert len(failed) == 1 and len(clean) == 1, [p.name for p in jobs]
+    assert len(failed) == 1, [p.name for p in jobs]
+    assert len(clean) == 1, [p.name for p in jobs]
     assert re.match(r"rank \d: \w+", (failed[0] / "error.txt").read_text())
     assert not (failed[0] / DONE).exists()
     assert (clean[0] / DONE).exists()

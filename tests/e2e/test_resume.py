@@ -35,7 +35,8 @@ def test_crashed_run_resumes_to_the_uninterrupted_result(compose_cfg, tmp_path, 
         compose_cfg([*BASE, f"algorithm={algorithm}", "train.inject_fault=crash@2:10"])
     )
     failed = run_job(crash_cfg, out)
-    assert failed["status"] == "failed" and failed["rank"] == 2
+    assert failed["status"] == "failed"
+    assert failed["rank"] == 2
     assert not (out / DONE).exists()
     assert all(torch.load(out / f"ckpt_r{r}.pt", weights_only=False)["step"] == 9 for r in range(4))
 

@@ -55,7 +55,11 @@ def wandb_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sgp_run(compose_cfg, wandb_env, tmp_path_factory) -> tuple[Config, Path, dict]:
+def sgp_run(
+    compose_cfg,
+    wandb_env,  # noqa: ARG001 - requested for the W&B environment it sets up
+    tmp_path_factory,
+) -> tuple[Config, Path, dict]:
     cfg = _tiny(compose_cfg, f"nodes={NODES}", "algorithm=sgp", "logger.wandb_mode=offline")
     out = tmp_path_factory.mktemp("sgp") / "run"
     result = run_job(cfg, out)
@@ -72,7 +76,8 @@ def test_sgp_run_writes_every_documented_record(sgp_run) -> None:
     assert run["cell"] == cell_of(cfg)
     assert set(run["cell"]) == {"study", "algorithm", "nodes", "network", "seed"}
     assert run["config_hash"] == config_hash(cfg)
-    assert run["config"]["nodes"] == NODES and run["config"]["train"]["inject_fault"] == ""
+    assert run["config"]["nodes"] == NODES
+    assert run["config"]["train"]["inject_fault"] == ""
     assert run["versions"]["torch"]
 
     for rank in range(NODES):
@@ -87,24 +92,30 @@ def test_sgp_run_writes_every_documented_record(sgp_run) -> None:
         assert [t["step"] for t in trace] == list(range(STEPS))
         for t in trace:
             assert set(t) == {"step", "compute_s", "wall_s", "comm_s", "sent"}
-            assert t["compute_s"] > 0 and t["wall_s"] > 0
-            assert t["sent"] and all(0 <= peer < NODES and b > 0 for peer, b in t["sent"])
+            assert t["compute_s"] > 0
+            assert t["wall_s"] > 0
+            assert t["sent"]
+            assert all(0 <= peer < NODES and b > 0 for peer, b in t["sent"])
 
     timing = json.loads((out / "timing.json").read_text())
-    assert timing["network"] == cfg.network.name and timing["program"]["label"] == "sgp"
+    assert timing["network"] == cfg.network.name
+    assert timing["program"]["label"] == "sgp"
 
     summary = json.loads((out / "summary.json").read_text())
     top_keys, curve_keys = _documented_summary_keys()
-    assert len(top_keys) > 10 and "time/emulated_s_per_itr" in top_keys
+    assert len(top_keys) > 10
+    assert "time/emulated_s_per_itr" in top_keys
     assert top_keys <= set(summary), top_keys - set(summary)
-    assert summary["status"] == "ok" and summary["iterations"] == STEPS
+    assert summary["status"] == "ok"
+    assert summary["iterations"] == STEPS
     assert summary["curve"], "empty eval curve"
     for point in summary["curve"]:
         assert curve_keys <= set(point), curve_keys - set(point)
     assert summary["curve"][-1]["step"] == STEPS
     assert summary == result["summary"]
     assert len(summary["time/emulated_s_per_itr_ranks"]) == NODES
-    assert (out / DONE).exists() and not (out / "error.txt").exists()
+    assert (out / DONE).exists()
+    assert not (out / "error.txt").exists()
 
 
 def test_the_job_files_the_run_with_wandb_read_back_from_the_offline_files(sgp_run) -> None:
@@ -118,12 +129,15 @@ def test_the_job_files_the_run_with_wandb_read_back_from_the_offline_files(sgp_r
     ident = identity(run_json)
     assert result["wandb"]["id"] == wb.run["id"] == ident["id"]
     assert wb.run["id"] == f"{cfg.study}-sgp-n{NODES}-{cfg.network.name}-s0-{config_hash(cfg)[:8]}"
-    assert wb.run["job_type"] == "train" and wb.run["resume"]
+    assert wb.run["job_type"] == "train"
+    assert wb.run["resume"]
     assert wb.run["group"] == f"{cfg.study}/sgp-n{NODES}-{cfg.network.name}"  # seeds aggregate
     assert wb.run["name"] == f"sgp-n{NODES}-{cfg.network.name}-s0"
     # the nested config: every group under its own name, the cell keys under "cell"
-    assert wb.config["algorithm"]["name"] == "sgp" and wb.config["algorithm"]["tau"] == 1
-    assert wb.config["network"]["name"] == cfg.network.name and "latency_s" in wb.config["network"]
+    assert wb.config["algorithm"]["name"] == "sgp"
+    assert wb.config["algorithm"]["tau"] == 1
+    assert wb.config["network"]["name"] == cfg.network.name
+    assert "latency_s" in wb.config["network"]
     assert wb.config["cell"] == run_json["cell"]
     assert wb.config["config_hash"] == config_hash(cfg)
     # the history: emulated and wall-clock time on every row, top-1 at each evaluation
@@ -131,7 +145,8 @@ def test_the_job_files_the_run_with_wandb_read_back_from_the_offline_files(sgp_r
         wb.history_keys
     )
     emulated = [row["time/emulated_s"] for row in wb.history]
-    assert emulated == sorted(emulated) and emulated[-1] > 0
+    assert emulated == sorted(emulated)
+    assert emulated[-1] > 0
     summary = json.loads((out / "summary.json").read_text())
     last = [row for row in wb.history if "val/top1_node_mean" in row][-1]
     assert last["val/top1_node_mean"] == summary["val/top1_node_mean"]
@@ -163,7 +178,8 @@ def test_the_table_from_wandb_re_emulates_from_the_artifacts(sgp_run, tmp_path) 
     assert api.paths == ["lab/sgprepro"]
     assert collected.counts()["ok"] == 1
     (run_dir,) = collected.ok["run_dir"]
-    assert Path(run_dir).parent == tmp_path / "cache" and (Path(run_dir) / "done").exists()
+    assert Path(run_dir).parent == tmp_path / "cache"
+    assert (Path(run_dir) / "done").exists()
     assert len(curves) == len(json.loads((out / "summary.json").read_text())["curve"])
     from_wandb = emulate_networks(collected.ok, ["wan", "eth_10g"])
     local = emulate_networks(collect_runs(out.parent).ok, ["wan", "eth_10g"])
@@ -235,7 +251,8 @@ def test_changed_config_after_a_failed_run_archives_and_reruns(compose_cfg, tmp_
     assert (attempt / "error.txt").read_text() == old_error
     assert not (out / "error.txt").exists()
     assert json.loads((out / "run.json").read_text())["config_hash"] == config_hash(fixed)
-    assert (out / DONE).exists() and (out / "summary.json").exists()
+    assert (out / DONE).exists()
+    assert (out / "summary.json").exists()
 
 
 @pytest.mark.parametrize("algorithm", ["allreduce", "dpsgd", "adpsgd", "osgp"])
@@ -250,8 +267,11 @@ def test_every_algorithm_finishes_with_a_sane_summary(compose_cfg, tmp_path, alg
         assert 0.0 <= s[key] <= 100.0, (key, s[key])
     assert 0.0 <= s["val/top1_avg_model"] <= 100.0
     assert s["val/top1_node_min"] <= s["val/top1_node_mean"] <= s["val/top1_node_max"]
-    assert s["time/emulated_s_per_itr"] > 0 and s["time/wall_s_per_itr"] > 0
-    assert math.isfinite(s["train/loss"]) and s["consensus/distance"] >= 0
-    assert s["curve"] and all(0 <= p["val/top1_node_mean"] <= 100 for p in s["curve"])
+    assert s["time/emulated_s_per_itr"] > 0
+    assert s["time/wall_s_per_itr"] > 0
+    assert math.isfinite(s["train/loss"])
+    assert s["consensus/distance"] >= 0
+    assert s["curve"]
+    assert all(0 <= p["val/top1_node_mean"] <= 100 for p in s["curve"])
     if algorithm == "allreduce":  # exact averaging: every node holds the same parameters
         assert s["consensus/distance"] < 1e-4  # (BatchNorm statistics stay local to each node)

@@ -378,8 +378,10 @@ def render(outcomes: list[Outcome]) -> str:
         "`tests/faults/bad_inputs.py` (`python -m tests.faults.bad_inputs` rewrites this file);",
         "`tests/faults/test_bad_inputs.py` checks every row and that this file is up to date.",
         "",
-        f"{n['tried']} bad inputs: {n['clear']} clear errors, {n['traceback']} tracebacks, "
-        f"{n['accepted']} silently accepted.",
+        (
+            f"{n['tried']} bad inputs: {n['clear']} clear errors, {n['traceback']} tracebacks, "
+            f"{n['accepted']} silently accepted."
+        ),
         "",
         "In a sweep (`-m`) an invalid cell is reported on one line and skipped, the other cells",
         "run, and the sweep ends with exit status 2 and the list of the skipped cells. Other bad",

@@ -46,12 +46,12 @@ def job(tmp_path_factory):
 
 
 def listening(pids: list[int]) -> list[tuple[int, str, int]]:
-    out = []
-    for pid in pids:
-        for c in psutil.Process(pid).net_connections(kind="inet"):
-            if c.status == psutil.CONN_LISTEN:
-                out.append((pid, c.laddr.ip, c.laddr.port))
-    return out
+    return [
+        (pid, c.laddr.ip, c.laddr.port)
+        for pid in pids
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
 
 
 def test_a_local_run_listens_on_loopback_only(job) -> None:
@@ -77,9 +77,11 @@ def test_a_second_job_on_the_same_folder_fails_at_once(job, compose_cfg) -> None
     assert "\n" not in msg
     assert f"run folder {run_dir} is in use by another job (pid {proc.pid})" in msg, msg
     assert "hydra.run.dir=" in msg  # the fix
-    assert proc.poll() is None and len(workers(proc.pid)) == 4  # the first job runs on
+    assert proc.poll() is None  # the first job runs on
+    assert len(workers(proc.pid)) == 4
     assert (run_dir / "run.json").read_text() == run_json  # and its records are untouched
-    assert not (run_dir / "error.txt").exists() and not (run_dir / "attempts").exists()
+    assert not (run_dir / "error.txt").exists()
+    assert not (run_dir / "attempts").exists()
 
 
 def test_sigterm_stops_the_job_and_every_worker_with_one_line(job) -> None:
@@ -94,11 +96,13 @@ def test_sigterm_stops_the_job_and_every_worker_with_one_line(job) -> None:
     assert elapsed < 10
     assert "Traceback" not in err
     (line,) = error_lines(err)
-    assert line.startswith("error: interrupted by SIGTERM: the run in ") and "error.txt" in line
+    assert line.startswith("error: interrupted by SIGTERM: the run in ")
+    assert "error.txt" in line
     assert not alive(ranks)
     error = (run_dir / "error.txt").read_text()
     assert error.startswith("interrupted by SIGTERM (signal 15)"), error
-    assert not (run_dir / "done").exists() and not (run_dir / "summary.json").exists()
+    assert not (run_dir / "done").exists()
+    assert not (run_dir / "summary.json").exists()
     assert json.loads((run_dir / "run.json").read_text())["cell"]["nodes"] == 4
     before = snapshot(run_dir)
     time.sleep(1.0)

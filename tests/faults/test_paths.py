@@ -91,7 +91,7 @@ def test_opening_cifar10_downloads_through_the_lock_and_only_when_asked(
     calls, opened = [], []
     monkeypatch.setattr(vision, "ensure_cifar10", lambda root: calls.append(root))
     monkeypatch.setattr(
-        vision.datasets, "CIFAR10", lambda root, **kw: opened.append(kw["download"]) or []
+        vision.datasets, "CIFAR10", lambda _root, **kw: opened.append(kw["download"]) or []
     )
     vision.cifar10_datasets(str(tmp_path), download=True)
     vision.cifar10_datasets(str(tmp_path), download=False)

@@ -20,7 +20,7 @@ FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs" / "table1_small"
 STUDY_DIR = REPO / "tests" / "fixtures" / "study"  # the layout of the fixture study
 
 
-@pytest.fixture()
+@pytest.fixture
 def old_report(tmp_path) -> Path:
     """A report folder with earlier content (as the committed reports/<study>/)."""
     out = tmp_path / "reports" / "table1_eth10g"
@@ -40,7 +40,8 @@ def test_zero_runs_is_an_error_that_touches_nothing(tmp_path, old_report, capsys
     before = snapshot(old_report.parent)
     assert main(_args(empty, old_report)) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("error: no run of study table1_eth10g in "), err
+    assert "\n" not in err, err
+    assert err.startswith("error: no run of study table1_eth10g in "), err
     assert f"{old_report} left as it was" in err
     assert snapshot(old_report.parent) == before  # nor any temporary folder left beside it
 
@@ -49,7 +50,8 @@ def test_a_missing_runs_folder_is_one_line_too(tmp_path, old_report, capsys) -> 
     before = snapshot(old_report.parent)
     assert main(_args(tmp_path / "nope", old_report)) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "is not a directory" in err
+    assert "\n" not in err
+    assert "is not a directory" in err
     assert snapshot(old_report.parent) == before
 
 

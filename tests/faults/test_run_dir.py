@@ -16,9 +16,12 @@ from sgprepro.config import validate
 
 
 def test_a_held_folder_refuses_a_second_holder_and_names_the_first(tmp_path) -> None:
-    with hold_run_dir(tmp_path / "run"):
-        with pytest.raises(RunDirError) as info, hold_run_dir(tmp_path / "run"):
-            pass
+    with (
+        hold_run_dir(tmp_path / "run"),
+        pytest.raises(RunDirError) as info,
+        hold_run_dir(tmp_path / "run"),
+    ):
+        pass
     msg = str(info.value)
     assert "\n" not in msg
     assert f"run folder {tmp_path / 'run'} is in use by another job (pid {os.getpid()})" in msg
@@ -27,7 +30,8 @@ def test_a_held_folder_refuses_a_second_holder_and_names_the_first(tmp_path) -> 
     stat = lock.stat()
     with hold_run_dir(tmp_path / "run"):  # free again once its holder let go
         pass
-    assert lock.read_bytes() == b"" and lock.stat().st_mtime_ns == stat.st_mtime_ns  # unwritten
+    assert lock.read_bytes() == b""
+    assert lock.stat().st_mtime_ns == stat.st_mtime_ns  # unwritten
 
 
 def test_two_attempts_within_a_second_are_both_kept(tmp_path) -> None:
@@ -62,7 +66,9 @@ def test_a_run_folder_that_cannot_be_created_is_one_line(compose_cfg, tmp_path) 
     with pytest.raises(RunDirError) as info:
         run_job(cfg, tmp_path / "file" / "run")
     msg = str(info.value)
-    assert "\n" not in msg and "cannot be written" in msg and "another folder" in msg
+    assert "\n" not in msg
+    assert "cannot be written" in msg
+    assert "another folder" in msg
 
 
 @pytest.mark.dist
@@ -80,7 +86,9 @@ def test_when_error_txt_cannot_be_written_the_cause_is_still_reported(
     monkeypatch.setattr(app, "prepare_run_dir", prepare_then_block_error_txt)
     with caplog.at_level(logging.ERROR, logger="sgprepro.app"):
         result = run_job(cfg, tmp_path)
-    assert result["status"] == "failed" and result["rank"] == 1
+    assert result["status"] == "failed"
+    assert result["rank"] == 1
     assert result["error_txt"] == "Is a directory"  # the CLI's one line says so
     logged = [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()]
-    assert logged and "rank 1: RuntimeError: injected fault: rank 1 crashed at step 2" in logged[0]
+    assert logged
+    assert "rank 1: RuntimeError: injected fault: rank 1 crashed at step 2" in logged[0]

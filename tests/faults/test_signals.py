@@ -59,7 +59,8 @@ def test_sigkill_of_the_job_takes_every_worker_and_frees_the_folder(compose_cfg,
     before = snapshot(run_dir)
     time.sleep(1.5)
     assert snapshot(run_dir) == before  # no orphan trains on and writes into the folder
-    assert not (run_dir / "summary.json").exists() and not (run_dir / "done").exists()
+    assert not (run_dir / "summary.json").exists()
+    assert not (run_dir / "done").exists()
     # the folder is free at once: a re-run takes it, moves the killed run's records aside, and
     # nothing of the killed job writes into the new run
     rerun = app.run_job(validate(compose_cfg(["nodes=4", "debug=tiny"])), run_dir)
@@ -96,7 +97,8 @@ def test_ctrl_c_of_a_sweep_stops_it_with_one_line_and_records_why(tmp_path) -> N
     assert proc.returncode == 128 + signal.SIGINT, err[-2000:]
     assert "Traceback" not in err
     (line,) = error_lines(err)
-    assert line.startswith("error: interrupted by SIGINT: the run in ") and str(cell) in line
+    assert line.startswith("error: interrupted by SIGINT: the run in ")
+    assert str(cell) in line
     assert (cell / "error.txt").read_text().startswith("interrupted by SIGINT (signal 2)")
     assert not (cell / "done").exists()
     assert not list(sweep.glob("sgp-n4-*-s1*/run.json"))  # the sweep stopped there
@@ -146,7 +148,8 @@ def test_a_signal_before_the_run_completes_records_the_interruption(
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(JobInterrupted) as info:
         app.run_job(cfg, tmp_path)
-    assert info.value.exit_code == 130 and info.value.error_txt is None
+    assert info.value.exit_code == 130
+    assert info.value.error_txt is None
     assert (tmp_path / "error.txt").read_text().startswith("interrupted by SIGINT (signal 2)")
     assert not (tmp_path / "done").exists()
     # the job's handlers are gone again: the test process has its own back

@@ -3,7 +3,6 @@ and it does everything AD-PSGD asks of the job's store."""
 
 from __future__ import annotations
 
-import glob
 import os
 import tempfile
 
@@ -53,8 +52,9 @@ def test_the_store_does_what_adpsgd_needs_and_leaves_nothing(monkeypatch, tmp_pa
     assert all(o["counter"] == n * STEPS for o in out), out
     assert all(o["flag"] and not o["missing"] for o in out), out
     rounds = {o["stop_round"] for o in out}
-    assert len(rounds) == 1 and rounds <= {str(10 + r) for r in range(n)}, out
+    assert len(rounds) == 1, out
+    assert rounds <= {str(10 + r) for r in range(n)}, out
     assert {o["agreed"] for o in out} == rounds  # every proposer learns the winner
     assert {o["store"] for o in out} == {"PrefixStore"}
-    left = glob.glob(os.path.join(tmp_path, "sgprepro-rendezvous-*"))
+    left = [str(p) for p in tmp_path.glob("sgprepro-rendezvous-*")]
     assert left == [str(alive)]  # its own removed at the end, the dead job's on the way

@@ -44,7 +44,8 @@ def _sweep(task: list[str], params: dict | None = None, study: str = "adhoc"):
 def test_a_sweep_whose_folders_would_leave_it_is_refused(task, params, study, words) -> None:
     with pytest.raises(ConfigError) as info:
         check_sweep_folders(_sweep(task, params, study))
-    assert words in str(info.value) and "\n" not in str(info.value)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_a_sweep_with_ordinary_values_passes() -> None:
@@ -86,7 +87,8 @@ def test_a_study_name_outside_the_repository_is_refused_before_anything_is_writt
     assert proc.returncode == 2, proc.stderr[-2000:]
     (line,) = error_lines(proc.stderr)
     assert line.startswith("error: study=../../../outside: a study name is a folder name")
-    assert "use study=my_study" in line and line.endswith("(no cell was started)")
+    assert "use study=my_study" in line
+    assert line.endswith("(no cell was started)")
     assert "Traceback" not in proc.stderr
     # nothing anywhere: not outside, and not even the valid cell of the sweep
     assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")] == ["a", "a/b", "a/b/c"]

@@ -60,4 +60,5 @@ def test_notebook_runs_on_fixture_records(tmp_path, monkeypatch):
     )
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 5
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "metrics_r5.jsonl:6" in text and "too few for a correlation" in text
+    assert "metrics_r5.jsonl:6" in text
+    assert "too few for a correlation" in text

@@ -71,13 +71,14 @@ def test_truncated_jsonl_line_is_skipped_and_named_by_file_and_line(collected):
     assert "metrics_r5.jsonl:6" in bad.detail
     assert _status(collected, "6") == "ok"  # the summary is intact; the bad line is reported
     lines = read_jsonl(FIXTURE_RUNS / "6" / "metrics_r5.jsonl")
-    assert len(lines) == 5 and all(isinstance(x, dict) for x in lines)
+    assert len(lines) == 5
+    assert all(isinstance(x, dict) for x in lines)
 
 
 def test_run_without_done_is_incomplete_or_failed_and_excluded(collected):
     assert _status(collected, "7") == "incomplete"
     assert _status(collected, "8") == "failed"
-    failed = [p for p in collected.problems if p.kind == "failed"][0]
+    failed = next(p for p in collected.problems if p.kind == "failed")
     assert "gloo recv timed out" in failed.detail
     assert "dpsgd" not in set(collected.ok["algorithm"])
 
@@ -105,7 +106,8 @@ def test_conflict_majority_wins_over_recency():
         "c": "conflict",
     }
     (p,) = res.problems
-    assert p.kind == "conflict" and "config_hash=new" in p.detail
+    assert p.kind == "conflict"
+    assert "config_hash=new" in p.detail
 
 
 def test_conflict_full_tie_goes_to_smaller_hash_and_order_does_not_matter():
@@ -153,7 +155,7 @@ def test_failed_summary_and_missing_cell_key_are_excluded():
     assert status == {"f": "failed", "nokey": "invalid", "ok": "ok"}
     kinds = {p.run_dir: p.kind for p in res.problems}
     assert kinds == {"f": "failed", "nokey": "missing_key"}
-    assert "cell.seed" in [p for p in res.problems if p.run_dir == "nokey"][0].detail
+    assert "cell.seed" in next(p for p in res.problems if p.run_dir == "nokey").detail
 
 
 def test_unreadable_summary_with_done_is_invalid(tmp_path):
@@ -166,7 +168,8 @@ def test_unreadable_summary_with_done_is_invalid(tmp_path):
 
 def test_empty_root_gives_empty_frame_and_missing_root_fails(tmp_path):
     res = collect_runs(tmp_path)
-    assert len(res.runs) == 0 and res.counts()["ok"] == 0
+    assert len(res.runs) == 0
+    assert res.counts()["ok"] == 0
     with pytest.raises(FileNotFoundError, match="runs root="):
         collect_runs(tmp_path / "nope")
 

@@ -20,7 +20,8 @@ def test_accuracy_vs_time_measured_and_paper_side_by_side(collected, layout):
     measured, paper = fig.axes
     assert len(measured.collections) - len(layout.algorithms) - len(layout.nodes) == 4  # cells
     assert len(paper.collections) == 16  # every published cell, hollow
-    assert "emulated" in measured.get_xlabel() and "wall-clock" in paper.get_xlabel()
+    assert "emulated" in measured.get_xlabel()
+    assert "wall-clock" in paper.get_xlabel()
     assert (
         "wall-clock" in plots.accuracy_vs_time(collected.runs, layout, "wall").axes[0].get_xlabel()
     )
@@ -53,7 +54,8 @@ def test_consensus_vs_gap(collected, layout):
     assert gap.loc[("allreduce", 4), "gap_top1"] == 0.0
     fig = plots.consensus_vs_gap(gap.reset_index(), layout)
     legend = len(layout.algorithms) + len(layout.nodes)  # empty handles for the legend
-    assert len(fig.axes) == 1 and len(fig.axes[0].collections) == 4 + legend
+    assert len(fig.axes) == 1
+    assert len(fig.axes[0].collections) == 4 + legend
 
 
 def test_speedup_figure_ours_beside_the_papers(collected, layout):
@@ -61,7 +63,8 @@ def test_speedup_figure_ours_beside_the_papers(collected, layout):
     (ax,) = fig.axes
     assert "speed-up" in ax.get_ylabel()
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "SGP (1 peer), this study" in labels and "SGP (1 peer), paper" in labels
+    assert "SGP (1 peer), this study" in labels
+    assert "SGP (1 peer), paper" in labels
     paper_sgp = next(line for line in ax.lines if line.get_label() == "SGP (1 peer), paper")
     assert paper_sgp.get_ydata()[-1] == pytest.approx(1.308 / 0.426)
 

@@ -27,10 +27,12 @@ def test_write_report_files_and_provenance(tmp_path):
     assert not [n for n in names if n.endswith(".png")]  # figures: see test_save_figure
     assert (tmp_path / "table.md").read_text() == (EXPECTED / "table1_small.md").read_text()
     prov = json.loads((tmp_path / "provenance.json").read_text())
-    assert prov["counts"]["present"] == 6 and prov["counts"]["runs_conflict"] == 1
+    assert prov["counts"]["present"] == 6
+    assert prov["counts"]["runs_conflict"] == 1
     assert {r["status"] for r in prov["runs"]} == {"ok", "incomplete", "failed", "conflict"}
     assert {"python", "pandas", "matplotlib"} <= set(prov["versions"])
-    assert prov["created_at"] and len(prov["problems"]) == 4
+    assert prov["created_at"]
+    assert len(prov["problems"]) == 4
     assert {"algorithm": "dpsgd", "nodes": 4, "seed": 0, "status": "incomplete"} in prov[
         "missing_cells"
     ]
@@ -44,7 +46,8 @@ def test_cli_prints_the_markdown_table(tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 0
     assert captured.out.strip() == (EXPECTED / "table1_small.md").read_text().strip()
-    assert "4 problem(s)" in captured.err and "metrics_r5.jsonl:6" in captured.err
+    assert "4 problem(s)" in captured.err
+    assert "metrics_r5.jsonl:6" in captured.err
     assert (out / "provenance.json").exists()
     assert not list(out.glob("*.png"))  # --formats "" builds the figures but saves none
 
@@ -56,4 +59,5 @@ def test_save_figure_png_and_pdf(tmp_path, collected):
         "s_per_itr_vs_nodes_emulated.png",
         "s_per_itr_vs_nodes_emulated.pdf",
     ]
-    assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
+    assert paths[0].read_bytes()[:4] == b"\x89PNG"
+    assert paths[1].read_bytes()[:4] == b"%PDF"

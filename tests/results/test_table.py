@@ -59,7 +59,8 @@ def test_layout_holds_labels_and_published_numbers(layout):
     assert layout.paper_value("sgp", 32, "s_per_itr") == 0.426
     assert layout.paper_value("allreduce", 32, "s_per_itr") == 1.308
     assert layout.paper_value("dpsgd", 32, "top1") == 74.35
-    assert len(layout.paper) == 16 and "Table 1" in layout.paper_source
+    assert len(layout.paper) == 16
+    assert "Table 1" in layout.paper_source
 
 
 def test_missing_and_partial_cells_say_so(collected, layout):
@@ -77,12 +78,17 @@ def test_missing_and_partial_cells_say_so(collected, layout):
 
 def test_caption_says_emulated_seeds_and_counts(collected, layout):
     cap = table_caption(collected.runs, layout)
-    assert "EMULATED" in cap and "not wall-clock" in cap
+    assert "EMULATED" in cap
+    assert "not wall-clock" in cap
     assert "seeds [0, 1]" in cap
-    assert "6 of 32 expected" in cap and "1 incomplete" in cap and "1 failed" in cap
+    assert "6 of 32 expected" in cap
+    assert "1 incomplete" in cap
+    assert "1 failed" in cap
     assert "1 conflicting" in cap
     extra = table_caption(collected.runs, layout, EXTRA_ROWS)
-    assert "WALL-CLOCK" in extra and "averaged model" in extra and "Paper:" not in extra
+    assert "WALL-CLOCK" in extra
+    assert "averaged model" in extra
+    assert "Paper:" not in extra
     assert "paper-equivalent" in extra
 
 
@@ -100,17 +106,22 @@ def test_extra_table_has_no_paper_columns(collected, layout):
 
 def test_counts_and_coverage(collected, layout):
     counts = run_counts(collected.runs, layout)
-    assert counts["expected"] == 4 * 4 * 2 and counts["present"] == 6
-    assert counts["missing_absent"] == 24 and counts["runs_conflict"] == 1
+    assert counts["expected"] == 4 * 4 * 2
+    assert counts["present"] == 6
+    assert counts["missing_absent"] == 24
+    assert counts["runs_conflict"] == 1
     cov = coverage(collected.runs, layout).set_index(["algorithm", "nodes", "seed"])["status"]
-    assert cov[("dpsgd", 4, 0)] == "incomplete" and cov[("dpsgd", 8, 0)] == "failed"
-    assert cov[("allreduce", 8, 1)] == "absent" and cov[("allreduce", 8, 0)] == "ok"
+    assert cov[("dpsgd", 4, 0)] == "incomplete"
+    assert cov[("dpsgd", 8, 0)] == "failed"
+    assert cov[("allreduce", 8, 1)] == "absent"
+    assert cov[("allreduce", 8, 0)] == "ok"
 
 
 def test_cell_stats_mean_std_over_seeds(collected, layout):
     st = cell_stats(collected.runs, layout).set_index(["algorithm", "nodes", "row"])
     r = st.loc[("allreduce", 4, "top1")]
-    assert r["mean"] == pytest.approx(61.4) and r["n"] == 2
+    assert r["mean"] == pytest.approx(61.4)
+    assert r["n"] == 2
     assert r["std"] == pytest.approx(pd.Series([61.2, 61.6]).std())
     assert r["paper"] == 76.23
     assert math.isnan(st.loc[("adpsgd", 4, "s_per_itr"), "mean"])
@@ -135,11 +146,13 @@ def test_latex_escapes_and_carries_caption(collected, layout):
     table = paper_table(collected.runs, layout)
     tex = to_latex(table, "50% of runs_ok & more", "tab:x")
     assert r"\caption{50\% of runs\_ok \& more}" in tex
-    assert r"$\pm$" in tex and "SGP (1 peer)" in tex
+    assert r"$\pm$" in tex
+    assert "SGP (1 peer)" in tex
     assert tex.count(r"\\") == len(table) + 1
     assert r"\begin{tabular}{ll" + "r" * 8 + "}" in tex
 
 
 def test_markdown_escapes_pipes():
     md = to_markdown(pd.DataFrame({"a|b": ["x|y"]}))
-    assert md.splitlines()[0] == "| a\\|b |" and md.splitlines()[2] == "| x\\|y |"
+    assert md.splitlines()[0] == "| a\\|b |"
+    assert md.splitlines()[2] == "| x\\|y |"

@@ -78,9 +78,12 @@ def test_mnist1d_generation_leaves_global_rng_alone(tmp_path: Path) -> None:
 def test_mnist1d_dataset_shapes(mnist1d_dir: Path) -> None:
     pair = build_dataset(DataSpec(name="mnist1d", root=str(mnist1d_dir), num_samples=SMALL, seed=7))
     assert (len(pair.train), len(pair.val)) == (160, 40)
-    assert pair.num_classes == 10 and pair.input_shape == (1, 40)
+    assert pair.num_classes == 10
+    assert pair.input_shape == (1, 40)
     x, y = pair.train[0]
-    assert x.shape == (1, 40) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.shape == (1, 40)
+    assert x.dtype == torch.float32
+    assert y.dtype == torch.int64
     labels = pair.train.tensors[1]
     assert set(labels.tolist()) == set(range(10))
 
@@ -91,14 +94,16 @@ def test_mnist1d_dataset_shapes(mnist1d_dir: Path) -> None:
 def test_synthetic_is_deterministic_and_shaped() -> None:
     spec = DataSpec(name="synthetic", num_samples=20, synthetic_classes=5, seed=3)
     a, b = build_dataset(spec), build_dataset(spec)
-    assert a.input_shape == (3, 32, 32) and a.num_classes == 5
+    assert a.input_shape == (3, 32, 32)
+    assert a.num_classes == 5
     assert (len(a.train), len(a.val)) == (16, 4)
     assert torch.equal(a.train[5][0], b.train[5][0])
     assert not torch.equal(a.train[0][0], a.val[0][0])
     other = build_dataset(DataSpec(name="synthetic", num_samples=20, seed=4))
     assert not torch.equal(a.train[5][0], other.train[5][0])
     one_d = build_dataset(DataSpec(name="synthetic", num_samples=20, synthetic_dims=1))
-    assert one_d.input_shape == (3, 32) and one_d.train[0][0].shape == (3, 32)
+    assert one_d.input_shape == (3, 32)
+    assert one_d.train[0][0].shape == (3, 32)
 
 
 # --- shards and loaders --------------------------------------------------------------------------
@@ -112,7 +117,8 @@ def test_shards_are_disjoint_equal_and_cover(num_samples: int, world_size: int) 
     assert all(len(s) == per_node for s in shards)
     union = np.concatenate(shards)
     assert len(np.unique(union)) == per_node * world_size  # disjoint, and cover floor(N/W)*W
-    assert union.min() >= 0 and union.max() < num_samples
+    assert union.min() >= 0
+    assert union.max() < num_samples
     np.testing.assert_array_equal(
         shards[-1], shard_indices(num_samples, world_size - 1, world_size, 5)
     )
@@ -154,11 +160,13 @@ def test_loader_length_and_last_batch(indexed_dataset: torch.utils.data.TensorDa
     # shard of 103 // 4 = 25 samples at batch 8: 4 batches (the last of 1) or 3 with drop_last
     loader = make_loader(indexed_dataset, rank=0, world_size=4, batch_size=8, seed=0, epoch=0)
     sizes = [len(y) for _, y in loader]
-    assert len(loader) == 4 and sizes == [8, 8, 8, 1]
+    assert len(loader) == 4
+    assert sizes == [8, 8, 8, 1]
     dropped = make_loader(
         indexed_dataset, rank=0, world_size=4, batch_size=8, seed=0, epoch=0, drop_last=True
     )
-    assert len(dropped) == 3 and [len(y) for _, y in dropped] == [8, 8, 8]
+    assert len(dropped) == 3
+    assert [len(y) for _, y in dropped] == [8, 8, 8]
 
 
 def test_iterations_per_epoch_match_the_paper() -> None:
@@ -173,7 +181,8 @@ def test_loader_reads_other_datasets_through_dataloader() -> None:
     batches = list(loader)
     assert len(batches) == len(loader) == 4
     x, y = batches[0]
-    assert x.shape == (4, 3, 4, 4) and y.shape == (4,)
+    assert x.shape == (4, 3, 4, 4)
+    assert y.shape == (4,)
     first = int(loader.index_batches[0][0])
     assert torch.equal(x[0], pair.train[first][0])
 
@@ -232,7 +241,9 @@ def test_imagenet_reads_an_image_folder_with_the_paper_crops(tmp_path: Path) -> 
                 tmp_path / split / label / "a.png"
             )
     pair = build_dataset(DataSpec(name="imagenet", root=str(tmp_path)))
-    assert pair.num_classes == 2 and pair.input_shape == (3, 224, 224)
+    assert pair.num_classes == 2
+    assert pair.input_shape == (3, 224, 224)
     for dataset in (pair.train, pair.val):
         x, y = dataset[0]
-        assert x.shape == (3, 224, 224) and y == 0
+        assert x.shape == (3, 224, 224)
+        assert y == 0

@@ -111,7 +111,8 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.mark.slow
-def test_mnist1d_cnn_learns(tmp_path: Path, one_thread: None) -> None:
+@pytest.mark.usefixtures("one_thread")
+def test_mnist1d_cnn_learns(tmp_path: Path) -> None:
     """300 SGD steps of batch 64 on 1600 MNIST-1D samples reach well above 80% val accuracy.
 
     Measured on val (400 samples): 0.923 / 0.887 / 0.918 for seeds 0 / 1 / 2, in about 1.4 s.

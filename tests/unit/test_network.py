@@ -45,7 +45,7 @@ def test_line_rate_message_time_matches_reference_figure() -> None:
 )
 def test_bad_values_raise_one_line_naming_the_key(key: str, value: object) -> None:
     fields = {"name": "x", "latency_s": 0.0, "bandwidth_gbps": 1.0, key: value}
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=rf"^network\.{key}=") as err:
         NetworkConfig(**fields)  # type: ignore[arg-type]
     message = str(err.value)
     assert message.startswith(f"network.{key}=")
@@ -64,7 +64,7 @@ def test_frozen_and_replace_validates() -> None:
     with pytest.raises(FrozenInstanceError):
         net.latency_s = 1.0  # type: ignore[misc]
     assert net.replace(efficiency=0.5).efficiency == 0.5
-    with pytest.raises(ValueError, match="network.efficiency"):
+    with pytest.raises(ValueError, match=r"network\.efficiency"):
         net.replace(efficiency=2.0)
 
 
@@ -105,9 +105,9 @@ def test_every_preset_number_cites_a_source() -> None:
                 continue
             value = yaml.safe_load(code.split(":", 1)[1])
             if isinstance(value, int | float) and not isinstance(value, bool):
-                assert "#" in line and len(line.split("#", 1)[1].strip()) > 10, (
-                    f"{path.name}:{lineno} has a number without a source comment: {line!r}"
-                )
+                missing = f"{path.name}:{lineno} has a number without a source comment: {line!r}"
+                assert "#" in line, missing
+                assert len(line.split("#", 1)[1].strip()) > 10, missing
 
 
 def test_schema_works_as_hydra_structured_config() -> None:

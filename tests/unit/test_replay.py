@@ -34,7 +34,8 @@ def stored():
 
 def test_the_papers_numbers_come_from_the_study_folder():
     paper = load_paper_table()
-    assert paper.s_per_itr["allreduce"][32] == 1.308 and paper.top1["sgp"][32] == 75.00
+    assert paper.s_per_itr["allreduce"][32] == 1.308
+    assert paper.top1["sgp"][32] == 75.00
     assert paper.message_bytes == 102_228_128
     assert paper.iters_per_epoch == {4: 1252, 8: 626, 16: 313, 32: 157}
 
@@ -53,14 +54,16 @@ def test_only_the_4_node_column_is_calibration_and_cells_are_predictions(stored)
     t = stored.table
     assert set(t[t.used_for_calibration].nodes) == {CALIBRATION_NODES}
     held = stored.held_out()
-    assert len(held) == 12 and held.published_s_per_itr.notna().all()
+    assert len(held) == 12
+    assert held.published_s_per_itr.notna().all()
     assert stored.held_out_mape == pytest.approx(held.error_pct.abs().mean())
     cal_cells = t[t.used_for_calibration]
     assert (cal_cells.error_pct.abs() < 5).all()  # the fit itself
     # OSGP is replayed beside the table and hides the message behind compute
     osgp = t[t.algorithm == "osgp"].emulated_s_per_itr.to_numpy()
     sgp = t[t.algorithm == "sgp"].emulated_s_per_itr.to_numpy()
-    assert np.all(osgp < sgp) and t[t.algorithm == "osgp"].published_s_per_itr.isna().all()
+    assert np.all(osgp < sgp)
+    assert t[t.algorithm == "osgp"].published_s_per_itr.isna().all()
 
 
 def test_adpsgd_is_two_populations(stored):
@@ -83,12 +86,15 @@ def test_checks_compare_with_the_published_table_not_with_themselves(stored):
     # a check fails when the emulated table is wrong: double D-PSGD's emulated time
     t.loc[t.algorithm == "dpsgd", "emulated_s_per_itr"] *= 2
     broken = next(c for c in checks(t, (4, 8, 16, 32)) if "D-PSGD - SGP" in c["check"])
-    assert broken["holds"] is False and broken["published"] == gap["published"]
+    assert broken["holds"] is False
+    assert broken["published"] == gap["published"]
 
 
 def test_the_replay_says_whether_it_meets_its_targets(stored):
     text = format_replay(stored, "text")
-    assert "Held-out MAPE" in text and "[cal]" in text and "Emulated s/itr" in text
+    assert "Held-out MAPE" in text
+    assert "[cal]" in text
+    assert "Emulated s/itr" in text
     assert ("does NOT meet" in text) == (not stored.meets_targets)
     md = format_replay(stored, "markdown")
     assert "| nodes | passive (even) s/itr |" in md
@@ -98,7 +104,8 @@ def test_the_replay_says_whether_it_meets_its_targets(stored):
 
 def test_modern_what_if_takes_cited_constants_not_the_fit():
     modern = run_replay(modern=True)
-    assert modern.calibration.compute_s == 0.0896 and modern.calibration.cpu_pass_s == 0.0
+    assert modern.calibration.compute_s == 0.0896
+    assert modern.calibration.cpu_pass_s == 0.0
     assert not modern.table.used_for_calibration.any()
     ar = modern.table[modern.table.algorithm == "allreduce"].emulated_s_per_itr.to_numpy()
     assert ar[-1] / ar[0] < 1.5  # ring buckets: nearly flat in n
@@ -109,7 +116,7 @@ def test_gossip_map_marks_the_papers_point(stored):
     cal = stored.calibration
     frame = speedups(cal, nodes=8, latencies=(1e-3, 1.0), transfers=(0.01, 1.0), iterations=40)
     assert frame.paper.sum() == 4  # one point per gossip algorithm
-    lat, tr = paper_point(cal)
+    _, tr = paper_point(cal)
     assert tr == pytest.approx((cal.message_time_s - cal.latency_s) / cal.compute_s)
     sgp = (
         frame[(frame.algorithm == "sgp") & ~frame.paper]
@@ -166,7 +173,8 @@ def test_the_stored_map_is_a_fresh_replay(stored):
 
 def test_paper_regime_resolves_against_a_runs_own_compute():
     net = load_preset("paper_regime")
-    assert net.relative and net.ratios_from == "paper_replay"
+    assert net.relative
+    assert net.ratios_from == "paper_replay"
     r = ratios(net)
     cal = paper_calibration()
     assert r == Ratios(
@@ -186,7 +194,8 @@ def test_paper_regime_resolves_against_a_runs_own_compute():
 def test_explicit_ratios_and_their_errors():
     net = NetworkConfig(name="x", message_over_compute=0.5, latency_over_compute=0.1)
     a = resolve(net, 2.0, 1000)
-    assert a.message_time(1000) == pytest.approx(1.0) and a.latency_s == pytest.approx(0.2)
+    assert a.message_time(1000) == pytest.approx(1.0)
+    assert a.latency_s == pytest.approx(0.2)
     with pytest.raises(ValueError, match="latency"):
         resolve(NetworkConfig(name="x", message_over_compute=0.1, latency_over_compute=0.2), 1, 1)
     with pytest.raises(ValueError, match="ratios_from"):

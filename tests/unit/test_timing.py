@@ -240,7 +240,8 @@ def test_adpsgd_passive_at_compute_active_throttled_by_its_serial_round() -> Non
     res = sim(ProgramSpec("gossip_async"), uniform(8, 80, c))
     passive, active = res.s_per_itr_ranks[0::2], res.s_per_itr_ranks[1::2]
     assert np.allclose(active, 2 * M, rtol=1e-9)
-    assert np.all(passive <= c + M) and np.all(passive >= c)
+    assert np.all(passive <= c + M)
+    assert np.all(passive >= c)
     assert res.s_per_itr == pytest.approx((passive.mean() + active.mean()) / 2)
     grads = res.details["gradients_ranks"]
     assert sum(grads) == 8 * 80  # the global budget, faster (passive) ranks take more
@@ -278,11 +279,14 @@ def test_adpsgd_schedule_is_consistent() -> None:
         ops = sched.ops(i)
         assert [o.time for o in ops] == sorted(o.time for o in ops)
         for r, p in enumerate(sched.rounds_partner[i]):
-            assert p == topo.partner(i, r) and sched.rounds_partner[p][r] == i
+            assert p == topo.partner(i, r)
+            assert sched.rounds_partner[p][r] == i
             assert sched.rounds_commit[i][r] == sched.rounds_commit[p][r]
             assert sched.rounds_snapshot[i][r] < sched.rounds_commit[i][r]
         h, cons, s = sched.handover[i], sched.consume[i], sched.grad_start[i]
-        assert np.all(h >= s) and np.all(cons >= h) and np.all(np.diff(cons) >= 0)
+        assert np.all(h >= s)
+        assert np.all(cons >= h)
+        assert np.all(np.diff(cons) >= 0)
         if sched.active[i]:
             assert np.all(np.diff(cons) > 0)  # one gradient per loop iteration
         kinds = {o.kind for o in ops}
@@ -346,7 +350,8 @@ def test_result_to_dict_is_json_and_says_emulated() -> None:
     assert d["emulated"] is True
     assert d["time/emulated_s_per_itr"] == pytest.approx(0.05 + M)
     assert len(d["time/emulated_s_per_itr_ranks"]) == 4
-    assert d["spec"]["pattern"] == "push" and d["spec"]["label"] == "sgp"
+    assert d["spec"]["pattern"] == "push"
+    assert d["spec"]["label"] == "sgp"
 
 
 @pytest.mark.parametrize(
@@ -431,7 +436,8 @@ def test_load_trace_truncates_and_requires_a_size(tmp_path: Path) -> None:
     with (tmp_path / "trace_r1.jsonl").open("a") as fh:
         fh.write(json.dumps({"step": 6, "compute_s": 0.5, "sent": []}) + "\n")
     trace = load_trace(tmp_path)
-    assert trace.compute_s.shape == (2, 6) and trace.message_bytes is None
+    assert trace.compute_s.shape == (2, 6)
+    assert trace.message_bytes is None
     assert [len(r) for r in trace.compute_ranks] == [6, 7]  # kept whole for AD-PSGD
     topo = ExponentialGraph(2)
     with pytest.raises(ValueError, match="message_bytes"):

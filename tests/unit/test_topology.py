@@ -211,9 +211,10 @@ def test_complete_graph_is_exact_averaging():
 
 def test_peers_schedule():
     s = PeersSchedule({0: 2, 30: 1})
-    assert (
-        s.peers_at(0) == 2 and s.peers_at(29.9) == 2 and s.peers_at(30) == 1 and s.peers_at(89) == 1
-    )
+    assert s.peers_at(0) == 2
+    assert s.peers_at(29.9) == 2
+    assert s.peers_at(30) == 1
+    assert s.peers_at(89) == 1
     assert s.max_peers == 2
     with pytest.raises(ValueError, match="epoch 0"):
         PeersSchedule({5: 1})

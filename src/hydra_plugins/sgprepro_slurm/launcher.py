@@ -30,7 +30,8 @@ class CellSlurmLauncher(SlurmLauncher):
         from sgprepro.config import ConfigError, validate
         from sgprepro.train.callbacks import job_config
 
-        assert self.config is not None and self.hydra_context is not None
+        assert self.config is not None
+        assert self.hydra_context is not None
         params = dict(self.params)
         wait = bool(params.pop("wait", True))
         srun_args = list(params.pop("srun_args", None) or [])
@@ -42,15 +43,15 @@ class CellSlurmLauncher(SlurmLauncher):
         cells = []
         for i, overrides in enumerate(job_overrides):
             cell = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            job = job_config(cell)
+            job_cfg = job_config(cell)
             try:
-                validate(job, check_paths=False)
+                validate(job_cfg, check_paths=False)
             except ConfigError as exc:
                 raise ConfigError(
                     f"cell #{initial_job_idx + i} ({' '.join(overrides)}): {exc} (no job was "
                     "submitted)"
                 ) from exc
-            cells.append((list(overrides), cell_resources(job)))
+            cells.append((list(overrides), cell_resources(job_cfg)))
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info("SLURM sweep of %d cell(s) into %s", len(cells), sweep_dir)
@@ -92,7 +93,8 @@ class CellSlurmLauncher(SlurmLauncher):
         """In each task of a job: the cell's config, then Hydra's task function (one rank)."""
         import submitit
 
-        assert self.hydra_context is not None and self.config is not None
+        assert self.hydra_context is not None
+        assert self.config is not None
         assert self.task_function is not None
         Singleton.set_state(singleton_state)
         setup_globals()
@@ -100,8 +102,8 @@ class CellSlurmLauncher(SlurmLauncher):
         sweep_config = self.hydra_context.config_loader.load_sweep_config(
             self.config, sweep_overrides
         )
-        with open_dict(sweep_config.hydra.job) as job:
-            job.id = env.job_id
+        with open_dict(sweep_config.hydra.job):
+            sweep_config.hydra.job.id = env.job_id
             sweep_config.hydra.job.num = job_num
         if env.global_rank > 0:  # rank 0 keeps the run's .hydra/ and log file
             with open_dict(sweep_config.hydra):

@@ -153,7 +153,7 @@ class ADPSGD(Algorithm):
         c0 = config.schedule_compute_s
         net = network
         compute = apply_compute_noise(np.full((nodes, 2 * total_steps + 8), c0), net, seed)
-        spec = cls.timing_program(config, lambda step: 1, message_bytes)
+        spec = cls.timing_program(config, lambda _: 1, message_bytes)
         return adpsgd_schedule(
             list(compute),
             nodes * total_steps,
@@ -557,10 +557,7 @@ def matrix_run(
     look-ahead steps use ``optimizers[i]``. On return ``gossip_params`` hold the final models.
     """
     n = schedule.n
-    events = []
-    for rank in range(n):
-        for op in schedule.ops(rank):
-            events.append((op_order(op), rank, op))
+    events = [(op_order(op), rank, op) for rank in range(n) for op in schedule.ops(rank)]
     events.sort(key=lambda e: (e[0], e[1]))
     grads: dict[tuple[int, int], tuple[torch.Tensor, float]] = {}
     sent: dict[tuple[int, int], torch.Tensor] = {}

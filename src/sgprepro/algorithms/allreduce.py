@@ -122,7 +122,7 @@ class AllReduceSGD(Algorithm):
         self._step = 0
 
     def _make_hook(self, idx: int):
-        def hook(param: torch.Tensor) -> None:
+        def hook(_param: torch.Tensor) -> None:
             b = self._bucket_of[idx]
             self._pending[b] -= 1
             self._launch_ready()

@@ -202,7 +202,9 @@ class Algorithm(ABC):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def _step_info(self, loss: float, lr: float, cpu: float, t0: float, wait0: float) -> StepInfo:
+    def _step_info(
+        self, loss: float | torch.Tensor, lr: float, cpu: float, t0: float, wait0: float
+    ) -> StepInfo:
         """StepInfo of a synchronous step that started at ``t0`` with ``comm.wait_s == wait0``."""
         return StepInfo(
             loss=float(loss),

@@ -77,7 +77,7 @@ class DPSGD(Algorithm):
         k = self.peers.peers_at(epoch)
         neighbours = self.graph.out_peers(self.rank, step, k)
         received = self.comm.exchange(
-            {p: self.flat for p in neighbours}, neighbours, step, self.flat
+            dict.fromkeys(neighbours, self.flat), neighbours, step, self.flat
         )
         c0 = time.thread_time()
         for msg in received.values():

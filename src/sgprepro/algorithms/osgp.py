@@ -92,7 +92,7 @@ class OSGP(PushSumAlgorithm):
         c0 = time.thread_time()
         msg = torch.cat([self.flat * self._w, self._w]).mul_(share)  # lo (x_k, w_k), pre-step
         cpu = time.thread_time() - c0
-        pending = self.comm.post({p: msg for p in out_peers}, in_peers, step, msg)
+        pending = self.comm.post(dict.fromkeys(out_peers, msg), in_peers, step, msg)
         c1 = time.thread_time()
         loss = closure()  # gradient at z_k while the messages travel
         if self.config.overlap_step == "kept_share":

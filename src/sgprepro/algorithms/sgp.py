@@ -126,7 +126,7 @@ class SGP(PushSumAlgorithm):
         self.flat.mul_(share)
         self._w.mul_(share)
         cpu = time.thread_time() - c0
-        self._mix_in(self.comm.post({p: msg for p in out_peers}, in_peers, step, msg))
+        self._mix_in(self.comm.post(dict.fromkeys(out_peers, msg), in_peers, step, msg))
         c1 = time.thread_time()
         self.flat.div_(self._w)  # z = x / w
         cpu += time.thread_time() - c1

@@ -100,7 +100,7 @@ class SGPDelayed(PushSumAlgorithm):
         self.flat.mul_(share)
         self._w.mul_(share)
         cpu = time.thread_time() - c0
-        pending = self.comm.post({p: msg for p in out_peers}, in_peers, step, msg)
+        pending = self.comm.post(dict.fromkeys(out_peers, msg), in_peers, step, msg)
         self._inflight.append((step, pending))
         while self._inflight and self._inflight[0][0] <= step - self.tau:
             self._mix_in(self._inflight.popleft()[1])

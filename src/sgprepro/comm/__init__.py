@@ -11,7 +11,7 @@ from sgprepro.comm.communicator import (
     SentLog,
 )
 from sgprepro.comm.flat import flat_grad, flatten_params_
-from sgprepro.comm.group import WorkerContext, destroy, init_worker
+from sgprepro.comm.group import WorkerContext, destroy, init_worker, rendezvous_store
 
 __all__ = [
     "CommError",
@@ -24,4 +24,5 @@ __all__ = [
     "flat_grad",
     "flatten_params_",
     "init_worker",
+    "rendezvous_store",
 ]

@@ -21,6 +21,13 @@ _COLLECTIVE_TAGS = 1 << 21  # the all-reduce's messages use tags above, never co
 _REDUCE, _BROADCAST = 0, 1  # the all-reduce's two phases (the tag's lowest bit)
 
 
+def _posted(work: dist.Work | None) -> dist.Work:
+    """isend/irecv return no handle only to a rank outside the group; every rank is in ours."""
+    if work is None:
+        raise RuntimeError("point-to-point message posted outside its process group")
+    return work
+
+
 class CommError(RuntimeError):
     """A communication failed."""
 
@@ -128,6 +135,8 @@ class Communicator:
             timeout=datetime.timedelta(seconds=timeout_s),
             backend=backend,
         )
+        if not isinstance(group, dist.ProcessGroup):  # only a rank outside ``ranks`` gets none
+            raise RuntimeError(f"rank {rank}: not a member of the new group of {world_size}")
         return cls(rank, world_size, timeout_s, group, backend)
 
     def _tag(self, step: int) -> int:
@@ -160,9 +169,11 @@ class Communicator:
                 works = [(k, p, w) for (k, p), w in zip(kinds, reqs, strict=True)]
         else:
             for p, buf in recv_bufs.items():
-                works.append(("recv", p, dist.irecv(buf, src=p, group=self.group, tag=tag)))
+                works.append(
+                    ("recv", p, _posted(dist.irecv(buf, src=p, group=self.group, tag=tag)))
+                )
             for p, t in sends.items():
-                works.append(("send", p, dist.isend(t, dst=p, group=self.group, tag=tag)))
+                works.append(("send", p, _posted(dist.isend(t, dst=p, group=self.group, tag=tag))))
         for p, t in sends.items():
             self.sent.add(p, _nbytes(t))
         return PendingExchange(self, step, works, recv_bufs, list(sends.values()))
@@ -252,11 +263,11 @@ class Communicator:
         """One blocking point-to-point message within the timeout: ``send`` sends ``tensor``;
         ``recv`` returns a fresh buffer shaped like it (or receives ``into``)."""
         if op == "send":
-            work = dist.isend(tensor, dst=peer, group=self.group, tag=tag)
+            work = _posted(dist.isend(tensor, dst=peer, group=self.group, tag=tag))
             buf = tensor
         else:
             buf = torch.empty_like(tensor) if into is None else into
-            work = dist.irecv(buf, src=peer, group=self.group, tag=tag)
+            work = _posted(dist.irecv(buf, src=peer, group=self.group, tag=tag))
         PendingExchange(self, step, [(op, peer, work)], {}, [tensor]).wait()
         return buf
 

@@ -60,7 +60,7 @@ def init_worker(
             base.set_timeout(timeout)
         else:
             base = dist.TCPStore(master_addr, master_port, world_size, host_store, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
+    except Exception as exc:
         where = store_path or f"{master_addr}:{master_port}"
         raise RuntimeError(
             f"rank {rank}: cannot reach the rendezvous store at {where} within {timeout_s}s ({exc})"
@@ -79,6 +79,12 @@ def init_worker(
     )
     log.debug("rank %d joined a %s group of %d", rank, backend, world_size)
     return WorkerContext(rank, world_size, backend, device, prefixed, timeout_s)
+
+
+def rendezvous_store(url: str, timeout_s: float) -> dist.Store:
+    """The store of the job's rendezvous at ``url`` (``env://`` or ``tcp://host:port?rank=..``)."""
+    store, _, _ = next(dist.rendezvous(url, timeout=datetime.timedelta(seconds=timeout_s)))
+    return store
 
 
 def destroy() -> None:

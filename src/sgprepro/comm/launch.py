@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import glob
 import logging
 import multiprocessing as mp
 import os
@@ -37,7 +36,8 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -61,7 +61,7 @@ _CLOSED_RE = re.compile(
 )
 
 
-class WorkerFailure(RuntimeError):
+class WorkerFailure(RuntimeError):  # noqa: N818 - public name since the first release
     """A worker raised, died or hung. ``rank`` is the rank that caused it (or -1)."""
 
     def __init__(self, rank: int, cause: str):
@@ -300,7 +300,7 @@ def launch_local(
     _warm_imports()
     _remove_stale_rendezvous()
     store_dir = tempfile.mkdtemp(prefix=f"{_RENDEZVOUS_PREFIX}{os.getpid()}-")
-    store_path = os.path.join(store_dir, "store")
+    store_path = str(Path(store_dir) / "store")
     ifname = loopback_interface()
     ctx = mp.get_context("fork")
     results: mp.Queue = ctx.Queue()
@@ -383,8 +383,8 @@ _RENDEZVOUS_PREFIX = "sgprepro-rendezvous-"
 def _remove_stale_rendezvous() -> None:
     """Remove the rendezvous folders of job processes that are gone (a job killed by SIGKILL
     cannot remove its own); each folder is named after its job's pid."""
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_RENDEZVOUS_PREFIX}*-*")):
-        pid = os.path.basename(path)[len(_RENDEZVOUS_PREFIX) :].split("-", 1)[0]
+    for path in Path(tempfile.gettempdir()).glob(f"{_RENDEZVOUS_PREFIX}*-*"):
+        pid = path.name[len(_RENDEZVOUS_PREFIX) :].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
@@ -460,7 +460,7 @@ def _drain(results: mp.Queue, errors: dict, outs: dict, seconds: float) -> None:
             outs[rank] = pickle.loads(payload)
 
 
-def _stop_all(procs: list[mp.process.BaseProcess]) -> None:
+def _stop_all(procs: Sequence[mp.process.BaseProcess]) -> None:
     """SIGTERM every live worker, then SIGKILL those still alive after ``STOP_GRACE_S``."""
     for p in procs:
         if p.pid is not None and p.is_alive():

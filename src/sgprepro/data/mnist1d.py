@@ -126,7 +126,7 @@ def load_mnist1d_arrays(
     if path.is_file():
         return _read(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    with path.with_suffix(".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if path.is_file():  # another process generated it while we waited
             return _read(path)
@@ -140,7 +140,7 @@ def load_mnist1d_arrays(
             x_val=arrays.x_val,
             y_val=arrays.y_val,
         )
-        os.replace(tmp, path)
+        tmp.replace(path)
         LOG.info(
             "generated MNIST-1D (num_samples=%d, seed=%d) in %.1f s -> %s",
             num_samples,

@@ -97,7 +97,7 @@ def ensure_cifar10(root: str | Path, download: Callable[[str], None] | None = No
     if cifar10_present(base):
         return False
     base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".download.lock", "w") as lock:
+    with (base / ".download.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if cifar10_present(base):  # another process downloaded it while this one waited
             return False

@@ -186,31 +186,36 @@ class NetworkConfig:
             getattr(self, k) is not None for k in _RATIO_KEYS
         )
 
-    def _absolute(self, what: str) -> None:
+    def _absolute(self, what: str) -> tuple[float, float]:
+        """``(latency_s, bandwidth_gbps)``: a condition relative to compute has neither."""
         if self.relative:
             raise ValueError(
                 f"network={self.name}: a condition relative to compute has no {what} of its own; "
                 "resolve it against a run's compute first (sgprepro.regime.resolve)"
             )
+        # validate(), run on construction, requires both of an absolute condition
+        assert self.latency_s is not None
+        assert self.bandwidth_gbps is not None
+        return self.latency_s, self.bandwidth_gbps
 
     @property
     def bytes_per_s(self) -> float:
         """Achieved bandwidth in bytes per second: ``bandwidth_gbps * 1e9 * efficiency / 8``."""
-        self._absolute("bandwidth")
-        return self.bandwidth_gbps * 1e9 * self.efficiency / 8.0
+        _, bandwidth_gbps = self._absolute("bandwidth")
+        return bandwidth_gbps * 1e9 * self.efficiency / 8.0
 
     def transfer_time(self, nbytes: float) -> float:
         """Serialisation time of ``nbytes`` at the achieved bandwidth, without latency or jitter."""
-        self._absolute("transfer time")
-        return nbytes * 8.0 / (self.bandwidth_gbps * 1e9 * self.efficiency)
+        _, bandwidth_gbps = self._absolute("transfer time")
+        return nbytes * 8.0 / (bandwidth_gbps * 1e9 * self.efficiency)
 
     def message_time(self, nbytes: float) -> float:
         """Noise-free time of one message: ``latency_s + 8 nbytes / (bandwidth_gbps 1e9 eff)``.
 
         Example: 102,228,128 bytes (ResNet-50 fp32) at 10 Gbit/s line rate take 0.0818 s.
         """
-        self._absolute("message time")
-        return self.latency_s + self.transfer_time(nbytes)
+        latency_s, _ = self._absolute("message time")
+        return latency_s + self.transfer_time(nbytes)
 
     @property
     def has_compute_noise(self) -> bool:

@@ -37,6 +37,7 @@ def ring(start: float, n: int, nbytes: float, link: Link, red_per_byte: float) -
             arrive = end
         return np.full(n, arrive)
     durs = link.durations(chunk, (steps, n))
+    assert isinstance(durs, np.ndarray)  # with jitter: one draw per message
     left = np.roll(np.arange(n), 1)  # rank i receives from rank i-1
     end_v = np.full(n, start)
     arrive_v = end_v

@@ -3,16 +3,22 @@ imported on use: it loads the timing engine)."""
 
 from sgprepro.tracking.records import (
     DONE,
+    PACKAGES,
     JsonlWriter,
     environment_info,
+    git_commit,
+    package_versions,
     read_jsonl,
     write_json_atomic,
 )
 
 __all__ = [
     "DONE",
+    "PACKAGES",
     "JsonlWriter",
     "environment_info",
+    "git_commit",
+    "package_versions",
     "read_jsonl",
     "write_json_atomic",
 ]

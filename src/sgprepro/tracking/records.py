@@ -16,7 +16,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DONE = "done"
-_PACKAGES = (
+PACKAGES: tuple[str, ...] = (
     "torch",
     "torchvision",
     "hydra-core",
@@ -27,6 +27,7 @@ _PACKAGES = (
     "mnist1d",
     "sgprepro",
 )
+"""The packages whose versions shape a run's numbers (recorded in run.json)."""
 
 
 class JsonlWriter:
@@ -68,12 +69,15 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         json.dump(obj, fh, indent=2, sort_keys=True, default=str)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
-def _git_commit() -> str | None:
+def git_commit(cwd: Path | None = None) -> str | None:
+    """``HEAD`` of the repository holding ``cwd`` (default: this package's source), with
+    ``-dirty`` appended when tracked files have uncommitted changes; None without git or a
+    repository."""
+    here = Path(__file__).resolve().parent if cwd is None else cwd
     try:
-        here = Path(__file__).resolve().parent
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
         )
@@ -91,17 +95,22 @@ def _git_commit() -> str | None:
         return None
 
 
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed version of each package in ``names`` (None where it is not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def environment_info() -> dict[str, Any]:
     """Git commit, package versions and host: what run.json and provenance.json record."""
-    versions = {}
-    for pkg in _PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
     return {
-        "git_commit": _git_commit(),
-        "versions": versions,
+        "git_commit": git_commit(),
+        "versions": package_versions(),
         "python": platform.python_version(),
         "host": socket.gethostname(),
         "platform": platform.platform(),

@@ -33,7 +33,7 @@ import netrc
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sgprepro.schema import LoggerConfig
 from sgprepro.tracking.records import DONE, read_jsonl
@@ -59,14 +59,24 @@ def _logged_in() -> bool:
     return rc.authenticators(host) is not None
 
 
-def resolve_wandb_mode(mode: str) -> str:
+WandbMode = Literal["online", "offline", "disabled"]
+_MODES: tuple[WandbMode, ...] = ("online", "offline", "disabled")
+
+
+def _as_mode(value: str | None) -> WandbMode | None:
+    return next((m for m in _MODES if m == value), None)
+
+
+def resolve_wandb_mode(mode: str) -> WandbMode:
     """``auto`` -> ``WANDB_MODE`` if set, else online when logged in, else offline."""
     if mode != "auto":
-        return mode
-    env = os.environ.get("WANDB_MODE")
-    if env in ("online", "offline", "disabled"):
-        return env
-    return "online" if _logged_in() else "offline"
+        known = _as_mode(mode)
+        if known is None:
+            raise ValueError(
+                f"logger.wandb_mode={mode!r}: must be auto, online, offline or disabled"
+            )
+        return known
+    return _as_mode(os.environ.get("WANDB_MODE")) or ("online" if _logged_in() else "offline")
 
 
 # -- identity (pure) -------------------------------------------------------------------------
@@ -212,7 +222,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def _log_run(run_dir: Path, logger: LoggerConfig, mode: str) -> dict[str, Any]:
+def _log_run(run_dir: Path, logger: LoggerConfig, mode: WandbMode) -> dict[str, Any]:
     run_json = json.loads((run_dir / "run.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
     emulated, wall = time_axes(run_dir, summary)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ def save_checkpoint(
         },
         tmp,
     )
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def load_checkpoint(run_dir: Path, rank: int) -> dict[str, Any] | None:
@@ -93,4 +92,4 @@ def cut_records(run_dir: Path, rank: int, step: int) -> None:
                 kept.append(line)
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(x + "\n" for x in kept))
-        os.replace(tmp, path)
+        tmp.replace(path)

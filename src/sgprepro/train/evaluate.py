@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sized
 
 import torch
 from torch import nn
@@ -20,6 +21,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     correct, total, loss_sum = 0, 0, 0.0
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"evaluate needs a dataset with a length, got {type(dataset).__name__}")
     batch_size = min(batch_size, len(dataset))
     for x, y in make_loader(dataset, 0, 1, batch_size, seed=0, epoch=0, shuffle=False):
         x, y = x.to(device), y.to(device)

@@ -106,7 +106,7 @@ def build(ctx: WorkerContext, cfg: Config, data: DatasetPair | None = None) -> S
         nesterov=o.nesterov,
         weight_decay=o.weight_decay,
     )
-    ipe, total_steps = iterations(cfg, len(pair.train))  # type: ignore[arg-type]
+    ipe, total_steps = iterations(cfg, len(pair.train))
     comm = Communicator(rank, n, cfg.comm.timeout_s, backend=ctx.backend)
     topology = build_topology(cfg)
     cls = algorithm_class(cfg.algorithm.name)
@@ -191,7 +191,7 @@ def _evaluate(s: Setup, records: RankRecords, step: int, final: bool) -> None:
     asynchronous and mid-run."""
     cfg, algo = s.cfg, s.algo
     val = s.pair.val
-    if not final and 0 < cfg.train.eval_subset < len(val):  # type: ignore[arg-type]
+    if not final and 0 < cfg.train.eval_subset < len(val):
         val = Subset(val, range(cfg.train.eval_subset))
     view = getattr(algo, "evaluation_view", nullcontext)
     with view():

@@ -1,0 +1,65 @@
+"""The record helpers every writer shares: git state (with its dirty flag), package versions,
+and JSON Lines read back by the efficiency record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sgprepro.callbacks import trained_compute_s
+from sgprepro.tracking import environment_info, git_commit, package_versions
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@needs_git
+def test_git_commit_carries_the_dirty_flag(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "f.txt").write_text("a\n")
+    _git(tmp_path, "add", "f.txt")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "untracked.txt").write_text("not part of the commit\n")
+    assert git_commit(tmp_path) == head  # untracked files leave it clean
+    (tmp_path / "f.txt").write_text("b\n")
+    assert git_commit(tmp_path) == f"{head}-dirty"
+
+
+def test_git_commit_outside_a_repository_is_none(tmp_path: Path) -> None:
+    assert git_commit(tmp_path / "missing") is None
+
+
+def test_package_versions_name_missing_packages_none() -> None:
+    versions = package_versions(("sgprepro", "no-such-package-sgprepro-test"))
+    assert versions["sgprepro"]
+    assert versions["no-such-package-sgprepro-test"] is None
+    assert set(environment_info()["versions"]) == set(package_versions())
+
+
+def test_trained_compute_sums_every_rank_and_skips_bad_lines(tmp_path: Path) -> None:
+    assert trained_compute_s(tmp_path) is None  # no trace at all
+    (tmp_path / "trace_r0.jsonl").write_text(
+        "".join(json.dumps({"step": k, "compute_s": 0.5}) + "\n" for k in range(3))
+    )
+    (tmp_path / "trace_r1.jsonl").write_text(
+        json.dumps({"step": 0, "compute_s": 1.0}) + "\n"
+        '{"step": 1}\n'  # no compute_s
+        "[1, 2]\n"  # not an object
+        '{"step": 2, "compute_s": 0.2'  # cut by a crash
+    )
+    assert trained_compute_s(tmp_path) == pytest.approx(2.5)
