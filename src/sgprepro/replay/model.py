@@ -55,7 +55,7 @@ def program(algorithm: str, message_bytes: int, modern: bool = False) -> Program
     buffers (no CPU passes) and, for AllReduce, ring buckets overlapped with backward."""
     cfg = MODERN_CONFIGS.get(algorithm) if modern else None
     cfg = cfg or AlgorithmConfig(name=algorithm)
-    spec = algorithm_class(algorithm).timing_program(cfg, lambda step: 1, message_bytes)
+    spec = algorithm_class(algorithm).timing_program(cfg, lambda _step: 1, message_bytes)
     if modern:
         spec = dataclasses.replace(
             spec, send_passes=0, round_passes=0, fixed_passes=0, apply_passes=0

@@ -11,8 +11,9 @@ from sgprepro.replay.run import HELD_OUT_MAPE_TARGET, HELD_OUT_MAX_TARGET, Repla
 def markdown_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    lines.extend(
+        "| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    )
     return "\n".join(lines)
 
 
@@ -68,11 +69,16 @@ def header(rep: Replay) -> list[str]:
             f"(calibration rms error {100 * cal.rms_rel_error:.1f}%)."
         )
     return [
-        "Emulated s/itr (discrete-event replay, not measured) vs published Table 1 of "
-        "Assran et al. 2019 (10 GbE, ResNet-50, 8 V100 per node; published = wall-clock).",
-        "Programs: each algorithm's declared paper-era program (AllReduce recursive doubling of "
-        "the parameters, SGP 1 peer, D-PSGD bipartite send-then-receive, AD-PSGD passive/active "
-        "gossip loops, OSGP overlap), with the original code's CPU passes over the vector.",
+        (
+            "Emulated s/itr (discrete-event replay, not measured) vs published Table 1 of "
+            "Assran et al. 2019 (10 GbE, ResNet-50, 8 V100 per node; published = wall-clock)."
+        ),
+        (
+            "Programs: each algorithm's declared paper-era program (AllReduce recursive doubling "
+            "of the parameters, SGP 1 peer, D-PSGD bipartite send-then-receive, AD-PSGD "
+            "passive/active gossip loops, OSGP overlap), with the original code's CPU passes "
+            "over the vector."
+        ),
         how,
     ]
 
@@ -100,8 +106,10 @@ def format_replay(rep: Replay, fmt: str = "text") -> str:
         ("Cells: emulated vs published s/itr (emulated error).", grid(rep)),
         (verdict(rep), None),
         (
-            "AD-PSGD per rank: passive ranks run at about compute speed, active ranks are "
-            "throttled by their serial send-then-receive round.",
+            (
+                "AD-PSGD per rank: passive ranks run at about compute speed, active ranks are "
+                "throttled by their serial send-then-receive round."
+            ),
             adpsgd_ranks(rep),
         ),
         ("Structural checks (emulated vs published):", checks),

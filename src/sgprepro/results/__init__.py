@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 
-def write_report(*args, **kwargs):  # noqa: D103 - imported lazily: report pulls in matplotlib
+def write_report(*args, **kwargs):
     from sgprepro.results.report import write_report as _write_report
 
     return _write_report(*args, **kwargs)

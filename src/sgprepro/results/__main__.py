@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
         "(e.g. ideal,eth_10g,wan), or 'all' for every preset in conf/network/",
     )
     parser.add_argument(
-        "--formats", default="png", help="figure formats, comma-separated, e.g. png,pdf ('' saves none)"
+        "--formats",
+        default="png",
+        help="figure formats, comma-separated, e.g. png,pdf ('' saves none)",
     )
     parser.add_argument("--dpi", type=int, default=150, help="figure resolution")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every problem")

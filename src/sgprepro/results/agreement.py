@@ -120,10 +120,12 @@ def agreement_markdown(frame: pd.DataFrame, layout: Layout, reference_path: Path
     head = [
         f"# Reproduced or not: study `{layout.study}` against its reference",
         "",
-        f"Reference: `{reference_path}` (the committed result of the study). A cell agrees when "
-        f"the difference is within {Z:g} standard errors of a difference of seed means plus "
-        f"{TOP1_FLOOR} points (top-1) or {100 * SPEEDUP_FLOOR:.0f}% (speed-up over "
-        f"{layout.labels.get(layout.baseline, layout.baseline)}, EMULATED ratio).",
+        (
+            f"Reference: `{reference_path}` (the committed result of the study). A cell agrees "
+            f"when the difference is within {Z:g} standard errors of a difference of seed means "
+            f"plus {TOP1_FLOOR} points (top-1) or {100 * SPEEDUP_FLOOR:.0f}% (speed-up over "
+            f"{layout.labels.get(layout.baseline, layout.baseline)}, EMULATED ratio)."
+        ),
         "",
         f"**{len(frame) - len(bad)} of {len(frame)} cells agree.**",
     ]

@@ -25,6 +25,7 @@ Verdicts, per kind:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,19 +138,25 @@ def _log_growth(cmp: pd.DataFrame, layout: Layout, t: dict) -> tuple[str, str]:
     growth = base[-1] / base[0] - 1
     ok = r2 >= t["r2"] and slope > 0 and growth >= t["growth"]
     parts = [
-        f"{layout.baseline}: +{100 * growth:.0f}% from {int(nodes[0])} to {int(nodes[-1])} "
-        f"nodes, R^2 {r2:.3f} in log2(n)"
+        (
+            f"{layout.baseline}: +{100 * growth:.0f}% from {int(nodes[0])} to {int(nodes[-1])} "
+            f"nodes, R^2 {r2:.3f} in log2(n)"
+        )
     ]
-    paper_base = [layout.paper_value(layout.baseline, int(n), "s_per_itr") for n in nodes]
-    if None not in paper_base:
+    paper_base = [
+        v
+        for n in nodes
+        if (v := layout.paper_value(layout.baseline, int(n), "s_per_itr")) is not None
+    ]
+    if len(paper_base) == len(nodes):
         pg = paper_base[-1] / paper_base[0] - 1
         parts[0] += f" (paper +{100 * pg:.0f}%, R^2 {log2_fit(nodes, np.array(paper_base))[2]:.3f})"
     for alg in t["flat"]:
         col = cmp[cmp.algorithm == alg].sort_values("nodes")["s_per_itr"].to_numpy()
         fg = col[-1] / col[0] - 1
         ok = ok and fg <= t["flat_growth"]
-        pv = [layout.paper_value(alg, int(n), "s_per_itr") for n in nodes]
-        paper = f" (paper {100 * (pv[-1] / pv[0] - 1):+.0f}%)" if None not in pv else ""
+        pv = [v for n in nodes if (v := layout.paper_value(alg, int(n), "s_per_itr")) is not None]
+        paper = f" (paper {100 * (pv[-1] / pv[0] - 1):+.0f}%)" if len(pv) == len(nodes) else ""
         parts.append(f"{alg}: {100 * fg:+.0f}%{paper}")
     return (HOLDS if ok else FAILS), "; ".join(parts)
 
@@ -175,7 +182,7 @@ def _accuracy_order(cmp: pd.DataFrame, t: dict) -> tuple[str, str]:
     n = t["nodes"]
     order = t["order"]
     verdicts, parts = [], []
-    for hi, lo in zip(order, order[1:], strict=False):
+    for hi, lo in itertools.pairwise(order):
         a, b = _cell(cmp, hi, n), _cell(cmp, lo, n)
         d = a.top1 - b.top1
         se = math.sqrt(
@@ -217,11 +224,13 @@ def claims_markdown(verdicts: list[Verdict], layout: Layout) -> str:
     lines = [
         f"# The paper's claims on study `{layout.study}`",
         "",
-        "Each claim in the paper's words, how this study reads it, the verdict (holds / does not "
-        "hold / within noise: the seed-to-seed noise cannot tell), and the numbers behind it "
-        "(ours: mean over seeds, +- the standard error of a difference or the range over seeds; "
-        "the paper's in parentheses). Times are EMULATED under the study's network condition; "
-        "the paper's are wall-clock, so only ratios are compared.",
+        (
+            "Each claim in the paper's words, how this study reads it, the verdict (holds / does "
+            "not hold / within noise: the seed-to-seed noise cannot tell), and the numbers behind "
+            "it (ours: mean over seeds, +- the standard error of a difference or the range over "
+            "seeds; the paper's in parentheses). Times are EMULATED under the study's network "
+            "condition; the paper's are wall-clock, so only ratios are compared."
+        ),
         "",
         "| claim | verdict |",
         "|---|---|",

@@ -286,7 +286,8 @@ def _is_scalar(v: Any) -> bool:
 
 def _row(rec: RunRecord, problems: list[Problem]) -> dict[str, Any]:
     rj = rec.run_json or {}
-    cell = rj.get("cell") if isinstance(rj.get("cell"), Mapping) else {}
+    raw_cell = rj.get("cell")
+    cell: Mapping[str, Any] = raw_cell if isinstance(raw_cell, Mapping) else {}
     row: dict[str, Any] = {k: cell.get(k) for k in CELL_KEYS}
     row.update(
         config_hash=rj.get("config_hash"),

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,14 @@ def _se(s1: float, n1: int, s2: float, n2: int) -> float:
     if n1 < 2 or n2 < 2 or math.isnan(s1) or math.isnan(s2):
         return math.nan
     return math.sqrt(s1**2 / n1 + s2**2 / n2)
+
+
+def _paper_ratio(
+    pair: tuple[float | None, float | None], op: Callable[[float, float], float]
+) -> float:
+    """``op(ours_cell, baseline_cell)`` of two published values, NaN when either is absent."""
+    a, b = pair
+    return op(a, b) if a is not None and b is not None else math.nan
 
 
 def comparison(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
@@ -87,11 +96,11 @@ def comparison(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
                     "n": len(acc),
                     "gap": rmean - mean,
                     "gap_se": _se(std, len(acc), rstd, len(racc)),
-                    "paper_gap": (p_top[1] - p_top[0]) if None not in p_top else math.nan,
+                    "paper_gap": _paper_ratio(p_top, lambda a, b: b - a),
                     "speedup": speed,
                     "speedup_lo": float(per_seed.min()) if len(per_seed) else math.nan,
                     "speedup_hi": float(per_seed.max()) if len(per_seed) else math.nan,
-                    "paper_speedup": (p_t[1] / p_t[0]) if None not in p_t else math.nan,
+                    "paper_speedup": _paper_ratio(p_t, lambda a, b: b / a),
                     "s_per_itr": float(t.mean()) if len(t) else math.nan,
                 }
             )

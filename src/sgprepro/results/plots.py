@@ -48,7 +48,8 @@ def _markers(layout: Layout) -> dict[int, str]:
 def _legend(fig: Figure, ax, layout: Layout, with_nodes: bool = True) -> None:
     colors, markers = _colors(layout), _markers(layout)
     handles = [
-        ax.scatter([], [], color=colors[a], marker="o", label=l) for a, l in layout.algorithms
+        ax.scatter([], [], color=colors[a], marker="o", label=label)
+        for a, label in layout.algorithms
     ]
     if with_nodes:
         handles += [

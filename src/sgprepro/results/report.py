@@ -19,11 +19,9 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -55,18 +53,10 @@ from sgprepro.results.table import (
     to_markdown,
 )
 from sgprepro.results.wandb_source import SOURCE_PREFIX, WandbApi, load_wandb
+from sgprepro.tracking import git_commit, package_versions
 
 logger = logging.getLogger(__name__)
 
-VERSIONED_PACKAGES: tuple[str, ...] = (
-    "sgprepro",
-    "torch",
-    "numpy",
-    "pandas",
-    "matplotlib",
-    "hydra-core",
-    "wandb",
-)
 CALIBRATION_COLUMNS: tuple[str, ...] = ("used_for_calibration", "calibration")
 """Boolean column of a replay frame marking the cells the timing engine was fitted on."""
 REPLAY_CAPTION = (
@@ -89,33 +79,6 @@ class Report:
     caption: str
     markdown: str
     files: tuple[Path, ...] = field(default_factory=tuple)
-
-
-def git_commit(cwd: Path | None = None) -> str | None:
-    """`git rev-parse HEAD` in `cwd`, or None when git or the repository is unavailable."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages that shape the results (None if not installed)."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def replay_caption(replay: pd.DataFrame) -> str:
@@ -152,8 +115,8 @@ def provenance(
     cols = ["algorithm", "nodes", "network", "seed", "status", "config_hash", "run_dir"]
     return {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(Path(__file__).parent),
-        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),  # with -dirty for uncommitted changes
+        "versions": {"python": platform.python_version(), **package_versions()},
         "source": source,
         "study": layout.study,
         "paper_source": layout.paper_source,
@@ -222,17 +185,17 @@ def replace_dir(new: Path, target: Path) -> None:
     renamed aside first; either way the old content is deleted only once the new one is in place.
     """
     if not target.exists():
-        os.rename(new, target)
+        new.rename(target)
         return
     if _exchange(new, target):
         shutil.rmtree(new)  # now the old content
         return
     aside = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.rename(target, aside)
+    target.rename(aside)
     try:
-        os.rename(new, target)
+        new.rename(target)
     except OSError:
-        os.rename(aside, target)
+        aside.rename(target)
         raise
     shutil.rmtree(aside)
 
@@ -297,7 +260,6 @@ def write_report(
             label,
             replay=replay,
             gossip=gossip,
-            source=source,
             formats=formats,
             dpi=dpi,
             networks=networks,
@@ -319,7 +281,6 @@ def _write_files(
     *,
     replay: Any,
     gossip: pd.DataFrame | None,
-    source: str | None,
     formats: tuple[str, ...],
     dpi: int,
     networks: tuple[str, ...],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -250,9 +251,11 @@ def table_caption(runs: pd.DataFrame, layout: Layout, rows: tuple[str, ...] = MA
     seeds = expected_seeds(runs, layout)
     networks = ", ".join(sorted(str(n) for n in sel["network"].dropna().unique())) or "none"
     parts = [
-        f"{layout.title}. Study {layout.study}, network condition {networks}. "
-        f"Measured: mean over seeds {seeds} (± sample std across seeds; n = seeds present); "
-        "workload and recipe as in each run's run.json."
+        (
+            f"{layout.title}. Study {layout.study}, network condition {networks}. "
+            f"Measured: mean over seeds {seeds} (± sample std across seeds; n = seeds present); "
+            "workload and recipe as in each run's run.json."
+        )
     ]
     for name in rows:
         spec = ROWS[name]
@@ -370,7 +373,7 @@ def comparison_table(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     out = []
     for alg, label in layout.algorithms:
         here = cmp[cmp.algorithm == alg].set_index("nodes")
-        rows = {"top-1 %": ({}, {})}
+        rows: dict[str, tuple[dict[int, Any], dict[int, Any]]] = {"top-1 %": ({}, {})}
         if alg != layout.baseline:
             rows[f"gap to {base}, points"] = ({}, {})
             rows[f"speed-up over {base}"] = ({}, {})

@@ -101,11 +101,12 @@ def record_from_wandb(run: Any, path: str) -> RunRecord:
     """Convert one W&B run (real or recorded) into a `RunRecord` (pure)."""
     config = {str(k): _plain(v) for k, v in dict(run.config).items()}
     nested = config.get("cell")
-    source = nested if isinstance(nested, Mapping) else config
+    source: Mapping[str, Any] = nested if isinstance(nested, Mapping) else config
     cell = {k: source.get(k) for k in CELL_KEYS}
     for k in CELL_KEYS:  # W&B config may hold the algorithm/network as groups: keep their name
-        if isinstance(cell[k], Mapping):
-            cell[k] = cell[k].get("name")
+        group = cell[k]
+        if isinstance(group, Mapping):
+            cell[k] = group.get("name")
     run_dir = f"{SOURCE_PREFIX}{path}/{run.id}"
     summary = _summary_dict(run)
     state = str(run.state).lower()

@@ -138,8 +138,13 @@ class AsyncSchedule:
             ]
         ).astype(float)
         kind = np.concatenate(
-            [np.full(k, GRAD), np.full(k, HANDOVER), np.full(k, APPLY)]
-            + [np.full(m, SEND), np.full(m, COMMIT)]
+            [
+                np.full(k, GRAD),
+                np.full(k, HANDOVER),
+                np.full(k, APPLY),
+                np.full(m, SEND),
+                np.full(m, COMMIT),
+            ]
         )
         index = np.concatenate([gi, gi, gi, ri, ri])
         # op_order's key, as arrays: class 0 commit, 1 hand-over/apply, 2 send, 3 gradient

@@ -83,8 +83,8 @@ def _async_stats(finals: list[dict]) -> dict[str, Any]:
 
 def _digests(finals: list[dict]) -> dict[str, Any]:
     """Every rank's final-model SHA-256 and one digest of them all (the run's final bits)."""
-    ranks = [f.get("params/sha256") for f in finals]
-    if not ranks or None in ranks:
+    ranks = [str(f["params/sha256"]) for f in finals if f.get("params/sha256")]
+    if not ranks or len(ranks) != len(finals):
         return {}
     return {
         "params/sha256": hashlib.sha256("".join(ranks).encode()).hexdigest(),
