@@ -283,6 +283,15 @@ def validate(
         _check_host(c, host if host is not None else HostFacts.detect())
     if c.seed < 0:
         raise _err(f"seed={c.seed}: data order is seeded with seed + rank, >= 0; use seed=0")
+    _check_algorithm(c)
+    _check_model_and_data(c, check_paths)
+    _check_optim(c)
+    _check_comm_train_logger(c)
+    return c
+
+
+def _check_algorithm(c: Config) -> None:
+    """The algorithm, its graph and its peers per round."""
     try:
         cls = algorithm_class_of(c)
     except ValueError as exc:
@@ -307,6 +316,10 @@ def validate(
         cls.check(c.algorithm, topo)
     except ValueError as exc:
         raise _err(str(exc).splitlines()[0]) from exc
+
+
+def _check_model_and_data(c: Config, check_paths: bool) -> None:
+    """The model, the dataset (its paths when ``check_paths``) and the batch it allows."""
     check_folder_name("network.name", c.network.name, "network condition", "eth_10g")
     m = c.model
     _check_range(
@@ -330,6 +343,10 @@ def validate(
         except DataError as exc:  # name the key as it is set: optim.batch_size
             msg = str(exc).splitlines()[0].replace("batch_size", "optim.batch_size")
             raise _err(f"{msg} (data.name={c.data.name})") from exc
+
+
+def _check_optim(c: Config) -> None:
+    """The optimizer and its learning-rate schedule."""
     o = c.optim
     _check_range(
         (
@@ -385,6 +402,10 @@ def validate(
             "optim.nesterov=true with optim.momentum=0: Nesterov momentum needs a momentum; "
             "use optim.momentum=0.9 or optim.nesterov=false"
         )
+
+
+def _check_comm_train_logger(c: Config) -> None:
+    """Communication, the training loop, the logger and an injected fault."""
     if c.comm.backend not in ("auto", "gloo", "nccl"):
         raise _err(f"comm.backend={c.comm.backend!r}: must be auto, gloo or nccl")
     for key, val, fix in (
@@ -471,7 +492,6 @@ def validate(
             f"train.inject_fault={c.train.inject_fault!r} with nodes={c.nodes}: rank {fault[1]} "
             f"does not exist; use a rank in [0, {c.nodes - 1}]"
         )
-    return c
 
 
 def config_dict(c: Config) -> dict[str, Any]:
