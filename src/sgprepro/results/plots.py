@@ -94,7 +94,7 @@ def speedup_vs_nodes(runs: pd.DataFrame, layout: Layout) -> Figure:
     from sgprepro.results.compare import comparison
 
     cmp = comparison(runs, layout)
-    fig, (ax,) = _figure(1, 1, width=6.5)
+    fig, (ax,) = _figure(1, 1, width=6.5, height=5.4)
     colors = _colors(layout)
     nodes = list(layout.nodes)
     for alg, label in layout.algorithms:
@@ -119,10 +119,10 @@ def speedup_vs_nodes(runs: pd.DataFrame, layout: Layout) -> Figure:
     ax.set_xticks(nodes, [str(n) for n in nodes])
     ax.set_xlabel("nodes")
     base = layout.labels.get(layout.baseline, layout.baseline)
-    ax.set_ylabel(f"speed-up over {base} (ratio of seconds per iteration)")
+    ax.set_ylabel(f"speed-up over {base} (s/itr ratio)")
     ax.grid(alpha=0.3)
-    fig.legend(loc="outside right upper", fontsize=8)
-    fig.suptitle(f"Speed-up over {base}: emulated (ours) and wall-clock (paper)")
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8)
+    fig.suptitle(f"Speed-up over {base}\n(this study: emulated; paper: wall-clock)", fontsize=10)
     return fig
 
 

@@ -224,6 +224,7 @@ def _train(s: Setup, out: Path, records: RankRecords, start_step: int, losses: l
         else 0
     )
     step = start_step
+    evals_done = start_step // eval_every
     if algo.synchronous and step >= s.total_steps:
         return step
     t_prev = time.perf_counter()
@@ -244,7 +245,11 @@ def _train(s: Setup, out: Path, records: RankRecords, start_step: int, losses: l
         step += 1
         records.train_point(step, step / s.ipe, info)
         done = info.stop if not algo.synchronous else step >= s.total_steps
-        if not done and step % eval_every == 0:
+        # an asynchronous rank evaluates on the global clock (its ranks take different numbers
+        # of gradients), so every rank has the same evaluation points
+        clock = step if algo.synchronous or info.global_step is None else info.global_step
+        if not done and clock >= (evals_done + 1) * eval_every:
+            evals_done = int(clock // eval_every)
             _evaluate(s, records, step, final=False)
         if ckpt_every and not done and step % ckpt_every == 0:
             algo.finish()  # in-flight messages are mixed in before the state is saved
