@@ -86,7 +86,7 @@ def agreement(runs: pd.DataFrame, layout: Layout, reference: pd.DataFrame) -> pd
                 "algorithm": key[0],
                 "nodes": key[1],
                 "quantity": "top-1 %",
-                "ours": f"{a.top1:.2f} +- {a.top1_std:.2f} (n={a.n})",
+                "ours": f"{a.top1:.2f} +- {a.top1_std:.2f} (n={int(a.n)})",
                 "reference": f"{b.top1:.2f} +- {b.top1_std:.2f} (n={int(b.n)})",
                 "tolerance": f"{tol:.2f}",
                 "agrees": bool(abs(d) <= tol),
