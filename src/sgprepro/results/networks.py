@@ -34,11 +34,9 @@ def emulate_networks(runs: pd.DataFrame, networks: Sequence[str]) -> pd.DataFram
     dirs = [str(run.run_dir) for run in ok]
     workers = min(len(dirs), os.cpu_count() or 1)
     if workers > 1:
-        # the asynchronous runs (whole schedules to build) first, the longest first
-        from sgprepro.algorithms import algorithm_class
-
-        cost = [(algorithm_class(r.algorithm).synchronous, int(r.nodes)) for r in ok]
-        order = sorted(range(len(dirs)), key=cost.__getitem__)
+        # the longest runs (most iterations per node: the most to replay) first
+        iters = [float(getattr(r, "iterations", 0) or 0) for r in ok]
+        order = sorted(range(len(dirs)), key=lambda i: -iters[i])
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             done = list(pool.map(_s_per_itr, [dirs[i] for i in order], [presets] * len(dirs)))
