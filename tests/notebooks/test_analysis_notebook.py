@@ -58,7 +58,8 @@ def test_notebook_runs_on_fixture_records(tmp_path, monkeypatch):
     assert any(
         "| SGP (1 peer) | top-1 % (node mean) | 60.90 ± 0.14 (n=2) | 76.33 |" in m for m in markdown
     )
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 5
+    assert any("speed-up over AllReduce SGD" in m for m in markdown)  # the main table
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 6
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "metrics_r5.jsonl:6" in text
     assert "too few for a correlation" in text
