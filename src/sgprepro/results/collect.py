@@ -36,6 +36,8 @@ from typing import Any
 
 import pandas as pd
 
+from sgprepro.tracking.records import read_jsonl as tracking_read_jsonl
+
 logger = logging.getLogger(__name__)
 
 CELL_KEYS: tuple[str, ...] = ("study", "algorithm", "nodes", "network", "seed")
@@ -152,32 +154,21 @@ def read_jsonl(path: Path, problems: list[Problem] | None = None) -> list[dict[s
     Returns:
         The valid objects in file order.
     """
-    out: list[dict[str, Any]] = []
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+
+    def bad(lineno: int, reason: str) -> None:
         if problems is not None:
-            problems.append(Problem(str(path.parent), "unreadable_file", f"{path.name}: {exc}"))
-        return out
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            obj = None
-            reason = f"invalid JSON ({exc.msg})"
-        else:
-            reason = "not a JSON object"
-        if isinstance(obj, dict):
-            out.append(obj)
-        elif problems is not None:
             problems.append(
                 Problem(
                     str(path.parent), "bad_jsonl_line", f"{path.name}:{lineno}: {reason}; skipped"
                 )
             )
-    return out
+
+    try:
+        return tracking_read_jsonl(path, on_bad=bad)
+    except (OSError, UnicodeDecodeError) as exc:
+        if problems is not None:
+            problems.append(Problem(str(path.parent), "unreadable_file", f"{path.name}: {exc}"))
+        return []
 
 
 def check_traces(run_dir: Path, nodes: Any) -> str | None:

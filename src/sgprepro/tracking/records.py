@@ -9,6 +9,7 @@ import platform
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,17 +48,29 @@ class JsonlWriter:
             self._fh.close()
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every valid line of ``path`` (a truncated last line, from a crash, is skipped)."""
+def read_jsonl(
+    path: Path, on_bad: Callable[[int, str], None] | None = None
+) -> list[dict[str, Any]]:
+    """Every line of ``path`` that is a JSON object, in file order. A bad line (a truncated last
+    line from a crash, or JSON that is not an object) is skipped: reported to ``on_bad(line
+    number, reason)`` when given, else logged."""
     out = []
     with Path(path).open() as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                log.warning("%s:%d: unreadable line skipped", path, lineno)
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                obj, reason = None, f"invalid JSON ({exc.msg})"
+            else:
+                reason = "not a JSON object"
+            if isinstance(obj, dict):
+                out.append(obj)
+            elif on_bad is not None:
+                on_bad(lineno, reason)
+            else:
+                log.warning("%s:%d: unreadable line skipped (%s)", path, lineno, reason)
     return out
 
 
