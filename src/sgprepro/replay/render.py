@@ -6,15 +6,7 @@ import pandas as pd
 
 from sgprepro.replay.calibrate import CALIBRATION_NODES
 from sgprepro.replay.run import HELD_OUT_MAPE_TARGET, HELD_OUT_MAX_TARGET, Replay
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines.extend(
-        "| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)
-    )
-    return "\n".join(lines)
+from sgprepro.results.table import to_markdown
 
 
 def grid(rep: Replay) -> pd.DataFrame:
@@ -119,7 +111,7 @@ def format_replay(rep: Replay, fmt: str = "text") -> str:
         out.append(text)
         if frame is not None:
             if fmt == "markdown":
-                out.append(markdown_table(frame))
+                out.append(to_markdown(frame).rstrip("\n"))
             else:
                 with pd.option_context("display.width", 250, "display.max_colwidth", 120):
                     out.append(frame.to_string(index=False))
