@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from sgprepro.algorithms import Algorithm, AlgorithmConfig, StepInfo, build_algorithm
+from sgprepro.algorithms import Algorithm, AlgorithmConfig, RunContext, build_algorithm
 from sgprepro.comm import Communicator
 from sgprepro.comm.launch import WorkerFailure, launch_local
 from sgprepro.models import ModelSpec, build_model
@@ -65,19 +65,13 @@ CASES = [
     Case("sgp 2 peers", {"name": "sgp"}, {"name": "exponential", "form": "paper"}, 2),
     Case("osgp tau=1", {"name": "osgp", "tau": 1}, {"name": "exponential", "form": "paper"}, 1),
     Case("dpsgd", {"name": "dpsgd"}, {"name": "bipartite_exponential"}),
-    Case("adpsgd", {"name": "adpsgd"}, {"name": "bipartite_exponential"}),
+    Case("adpsgd", {"name": "adpsgd", "clock": "real"}, {"name": "bipartite_exponential"}),
 ]
 
 
-class LocalSGD(Algorithm):
-    """The baseline: the same local step as every algorithm, and no communication."""
-
-    name = "local"
-
-    def train_step(self, step: int, epoch: float, closure) -> StepInfo:
-        t0 = time.perf_counter()
-        loss, lr, cpu = self._local_step(step, closure)
-        return StepInfo(loss, lr, cpu, 0.0, time.perf_counter() - t0)
+NO_COMM = {"name": "local_sgd", "average_every": 10**9}
+"""The baseline: the same local step as every algorithm, and no communication (local SGD whose
+averaging period is longer than any run)."""
 
 
 @dataclass
@@ -112,18 +106,15 @@ def _build(case: Case, model: nn.Module, opt, comm: Communicator, ctx, total: in
     topo_spec = dict(case.topology)
     topology = make_topology(topo_spec.pop("name"), ctx.world_size, **topo_spec)
     peers = PeersSchedule.constant(case.peers)
-    if case.algorithm is None:
-        return LocalSGD(model, opt, comm, topology, peers, AlgorithmConfig(), lambda _: LR)
     return build_algorithm(
-        AlgorithmConfig(**case.algorithm),
+        AlgorithmConfig(**(case.algorithm or NO_COMM)),
         model,
         opt,
         comm,
         topology,
         peers,
         lambda _: LR,
-        store=ctx.store,
-        total_steps=total,
+        RunContext(total_steps=total, store=ctx.store),
     )
 
 
