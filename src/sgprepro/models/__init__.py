@@ -7,8 +7,7 @@ does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sgprepro.lazy import lazy_getattr
 
 _WHERE = {
     "build_model": "build",
@@ -26,7 +25,4 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _WHERE)
