@@ -20,10 +20,36 @@ export STUDY RUNS REPORT SOURCE
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# uv installs the locked packages in parallel (about 1 min for the 5.8 GB environment where pip
+# takes over 3 on 2 cores), from the indexes, find-links and constraints pip is configured with
+# (UV_ARGS below). It lives in .venv/.uv, outside the environment; pip is the fallback when uv
+# cannot be fetched or fails.
+UV_VERSION := 0.13.9
+UV := $(VENV)/.uv/bin/uv
+define UV_ARGS
+import shlex, subprocess, sys
+out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+cfg = {}
+for line in out.splitlines():
+    key, _, value = line.partition("=")
+    cfg[key.rsplit(".", 1)[-1]] = value.strip().strip("'\"")
+args = [a for u in cfg.get("extra-index-url", "").split() for a in ("--index", u)]
+args += ["--default-index", cfg["index-url"]] if cfg.get("index-url") else []
+args += [a for u in cfg.get("find-links", "").split() for a in ("--find-links", u)]
+args += [a for c in cfg.get("constraint", "").split() for a in ("-c", c)]
+print(" ".join(shlex.quote(a) for a in args))
+endef
+export UV_ARGS
+
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@if $(PY) -m pip install --quiet --target $(VENV)/.uv uv==$(UV_VERSION) 2>/dev/null && \
+	   eval "$(UV) pip install --quiet --python $(PY) --compile-bytecode --index-strategy unsafe-best-match $$($(PY) -c "$$UV_ARGS") -c requirements.lock -e '.[dev]'"; then \
+	  echo "installed with uv $(UV_VERSION)"; \
+	else \
+	  echo "uv unavailable or failed: installing with pip"; \
+	  $(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'; \
+	fi
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with every package at its version in requirements.lock
