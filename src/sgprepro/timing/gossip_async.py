@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,6 +205,15 @@ class _Rounds:
         self.snap = np.zeros((0, self.n))  # per round [n]: when the node's model is taken
         self.commit = np.zeros((0, self.n))  # per round [n]: the exchange's commit
         self.is_active = np.zeros(self.n, dtype=bool)
+        self._horizon = 0.0  # horizon(), kept up to date by extend
+        # the pairing repeats every cycle_length rounds: per cycle position, filled in round order
+        self._period = max(1, topology.cycle_length)
+        self._pairs: list[list[tuple[int, int]]] = []  # (active, passive) per pair
+        self._active: list[np.ndarray] = []
+        self._passive: list[np.ndarray] = []
+        # the two message durations of every round when the link has no jitter (durations()
+        # returned floats for the first round), else None: drawn per round
+        self._fixed: tuple[float, float] | None = None
 
     def _grow(self, rows: int) -> None:
         need = self.count + rows
@@ -216,56 +226,94 @@ class _Rounds:
             new[: self.count] = old[: self.count]
             setattr(self, name, new)
 
+    def _exchanges(self, r0: int, rounds: int) -> Iterable[tuple[int, int, float, float]]:
+        """The pairs of rounds ``[r0, r0 + rounds)`` in round order, each as ``(active, passive,
+        first message's duration, reply's duration)``. A link with jitter draws both durations
+        per round, in round order (the same random stream as round-by-round calls); when round
+        0's durations are floats (no jitter) they serve every round."""
+        half, period, cycle = self.n // 2, self._period, self._pairs
+        drawn: list[tuple[int, int, float, float]] = []
+        for r in range(r0, r0 + rounds):
+            if self._fixed is not None:
+                break
+            d1 = self.link.durations(self.nbytes, half)
+            d2 = self.link.durations(self.nbytes, half)
+            if r == 0 and isinstance(d1, float) and isinstance(d2, float):
+                self._fixed = (float(d1), float(d2))
+                break
+            d1s, d2s = _per_pair(d1, half), _per_pair(d2, half)
+            drawn.extend(
+                (x, y, a, b) for (x, y), a, b in zip(cycle[r % period], d1s, d2s, strict=True)
+            )
+        if self._fixed is None:
+            return drawn
+        d1, d2 = self._fixed
+        first = r0 % period
+        one_cycle = [(x, y, d1, d2) for pairs in cycle[first:] + cycle[:first] for x, y in pairs]
+        return itertools.islice(itertools.cycle(one_cycle), rounds * half)
+
     def extend(self, rounds: int) -> None:
         """Generate ``rounds`` more rounds. Plain floats per pair: the arrays hold a few nodes,
-        where numpy's per-call cost would dominate (the same IEEE arithmetic either way)."""
+        where numpy's per-call cost would dominate (the same IEEE arithmetic either way); the
+        rows are then written into the arrays in bulk."""
         half = self.n // 2
+        r0 = self.count
+        end = r0 + rounds
+        period = self._period
+        while len(self._pairs) < min(period, end):  # cycle positions first reached now
+            act, pas = self.table.pairs(len(self._pairs))
+            self._active.append(act)
+            self._passive.append(pas)
+            self._pairs.append(list(zip(act.tolist(), pas.tolist(), strict=True)))
+        if r0 == 0 and rounds > 0:
+            self.is_active[self._active[0]] = True
         self._grow(rounds)
+        exchanges = self._exchanges(r0, rounds)
         loop = self.loop.tolist()
         apply_s, flatten_s, min_round = self.apply_s, self.flatten_s, self.min_round_s
         avg_s = self.avg_s
-        r0 = self.count
-        rows: dict[str, list[list[float]]] = {"start": [], "snap": [], "commit": []}
-        partners: list[list[int]] = []
-        for r in range(r0, r0 + rounds):
-            act, pas = self.table.pairs(r)
-            if r == 0:
-                self.is_active[act] = True
-            d1 = self.link.durations(self.nbytes, half)
-            d2 = self.link.durations(self.nbytes, half)
-            d1s = [d1] * half if isinstance(d1, float) else d1.tolist()
-            d2s = [d2] * half if isinstance(d2, float) else d2.tolist()
-            start, snap, commit = [0.0] * self.n, [0.0] * self.n, [0.0] * self.n
-            partner = [0] * self.n
-            for j, (x, y) in enumerate(zip(act.tolist(), pas.tolist(), strict=True)):
-                taken = loop[x] + apply_s  # the active model, with its gradient applied
-                begin = max(taken + flatten_s, loop[y])
-                com = max(begin + d1s[j] + flatten_s + d2s[j], loop[x] + min_round)
-                partner[x], partner[y] = y, x
-                start[x] = start[y] = begin
-                snap[x] = taken
-                snap[y] = begin + d1s[j]  # the passive model when the message is in
-                commit[x] = commit[y] = com
-            loop = [c + avg_s for c in commit]
-            partners.append(partner)
-            rows["start"].append(start)
-            rows["snap"].append(snap)
-            rows["commit"].append(commit)
-        end = r0 + rounds
-        self.partner[r0:end] = partners
-        self.start[r0:end] = rows["start"]
-        self.snap[r0:end] = rows["snap"]
-        self.commit[r0:end] = rows["commit"]
+        rows: list[float] = []  # per pair: start, the two snapshots, commit
+        put = rows.extend
+        # a round is a perfect matching: each node is read and updated by one pair of it only
+        for x, y, d1, d2 in exchanges:
+            lx = loop[x]
+            taken = lx + apply_s  # the active model, with its gradient applied
+            ready = taken + flatten_s
+            ly = loop[y]
+            begin = ly if ly > ready else ready  # max(ready, ly)
+            arrival = begin + d1  # the passive model is taken when the message is in
+            com = arrival + flatten_s + d2
+            floor = lx + min_round
+            if floor > com:  # max(com, floor)
+                com = floor
+            loop[x] = loop[y] = com + avg_s
+            put((begin, taken, arrival, com))
+        idx = np.arange(r0, end)
+        pos = idx % period
+        act = np.array(self._active)[pos]  # [rounds, half]
+        pas = np.array(self._passive)[pos]
+        at = idx[:, None]
+        vals = np.array(rows, dtype=float).reshape(rounds, half, 4)
+        begin_v, commit_v = vals[:, :, 0], vals[:, :, 3]
+        self.partner[at, act] = pas
+        self.partner[at, pas] = act
+        self.start[at, act] = begin_v
+        self.start[at, pas] = begin_v
+        self.snap[at, act] = vals[:, :, 1]
+        self.snap[at, pas] = vals[:, :, 2]
+        self.commit[at, act] = commit_v
+        self.commit[at, pas] = commit_v
         self.loop = np.array(loop)
         self.count = end
+        self._horizon = float(self.loop.min()) if end else 0.0
 
     def horizon(self) -> float:
         """Every node's next loop start is at least this late."""
-        return float(self.loop.min()) if self.count else 0.0
+        return self._horizon
 
     def until(self, t: float) -> None:
         """Generate rounds until every node's loop has passed ``t``."""
-        while self.horizon() <= t:
+        while self._horizon <= t:
             self.extend(max(64, self.count // 4))  # a quarter more: little overshoot
 
     def loop_starts(self, rank: int) -> np.ndarray:
@@ -279,25 +327,42 @@ class _Rounds:
         return lo, hi
 
 
-def _next_opportunity(rounds: _Rounds, rank: int, t: float, prev: float, cache: dict) -> float:
+def _per_pair(d: np.ndarray | float, half: int) -> list[float]:
+    """One round's message durations as a list over its ``half`` pairs (a float is every pair's)."""
+    return [d] * half if isinstance(d, float) else d.tolist()
+
+
+_Cache = dict[int, tuple[int, bool, np.ndarray, np.ndarray]]
+
+
+def _next_opportunity(rounds: _Rounds, rank: int, t: float, prev: float, cache: _Cache) -> float:
     """First time >= t at which ``rank``'s gossip loop takes a handed-over gradient; an active
-    loop takes one gradient per loop iteration, so not at ``prev`` (its previous take) again."""
-    rounds.until(t)  # every loop has passed t: the answer lies in the generated rounds
+    loop takes one gradient per loop iteration, so not at ``prev`` (its previous take) again.
+
+    ``cache``: per rank, ``(rounds generated, active, lo, hi)``: an active rank's loop starts (in
+    ``lo`` and ``hi`` both), a passive rank's blocked intervals (:meth:`_Rounds.blocked`).
+    """
+    if rounds.horizon() <= t:
+        rounds.until(t)  # every loop has passed t: the answer lies in the generated rounds
     have = rounds.count
-    if rank not in cache or cache[rank][0] != have:
-        data = rounds.loop_starts(rank) if rounds.is_active[rank] else rounds.blocked(rank)
-        cache[rank] = (have, data)
-    data = cache[rank][1]
-    if rounds.is_active[rank]:
-        i = int(np.searchsorted(data, t, side="left"))
-        if data[i] <= prev:
-            i = int(np.searchsorted(data, prev, side="right"))
-            if i >= len(data):
-                rounds.until(float(data[-1]))
+    entry = cache.get(rank)
+    if entry is None or entry[0] != have:
+        if rounds.is_active[rank]:
+            starts = rounds.loop_starts(rank)
+            entry = (have, True, starts, starts)
+        else:
+            entry = (have, False, *rounds.blocked(rank))
+        cache[rank] = entry
+    _, active, lo, hi = entry
+    if active:
+        i = int(lo.searchsorted(t, side="left"))
+        if lo[i] <= prev:
+            i = int(lo.searchsorted(prev, side="right"))
+            if i >= len(lo):
+                rounds.until(float(lo[-1]))
                 return _next_opportunity(rounds, rank, t, prev, cache)
-        return float(data[i])
-    lo, hi = data
-    i = int(np.searchsorted(lo, t, side="left")) - 1  # the last block starting before t
+        return float(lo[i])
+    i = int(lo.searchsorted(t, side="left")) - 1  # the last block starting before t
     if i >= 0 and lo[i] < t <= hi[i]:
         return float(hi[i])
     return float(t)
@@ -341,7 +406,7 @@ def adpsgd_schedule(
     costs = {k: v * pass_s for k, v in counts.items()}
     rounds = _Rounds(topology, nbytes, link, costs, min_round)
     rounds.extend(8)
-    cache: dict = {}
+    cache: _Cache = {}
 
     starts: list[list[float]] = [[] for _ in range(n)]
     hands: list[list[float]] = [[] for _ in range(n)]
@@ -350,10 +415,11 @@ def adpsgd_schedule(
     heap = [(0.0, r) for r in range(n)]  # (next gradient start, rank)
     heapq.heapify(heap)
     last_consumed = [-np.inf] * n
+    comp_s = [c.tolist() for c in comp]  # plain floats: the same values, no numpy scalars
     for ticket in range(budget):
         s, rank = heapq.heappop(heap)
         k = len(starts[rank])
-        c_k = comp[rank][k] if k < comp[rank].size else means[rank]
+        c_k = comp_s[rank][k] if k < len(comp_s[rank]) else means[rank]
         h = max(s + c_k, last_consumed[rank])
         c = _next_opportunity(rounds, rank, h, last_consumed[rank], cache)
         starts[rank].append(s)
