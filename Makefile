@@ -100,7 +100,7 @@ table: $(STAMP) ## rebuild reports/ from existing records, no training (SOURCE=w
 
 reference: ## promote the report's cells (REPORT/cells.csv) to the study's committed reference (experiments/STUDY/reference.csv)
 	@test -f "$$REPORT/cells.csv" || { echo "error: REPORT=$$REPORT has no cells.csv; run make reproduce-table (or make table) first" >&2; exit 2; }
-	@{ echo "# The committed result of the study $$STUDY: per cell top-1 mean, sample std and seeds; EMULATED speed-up over the baseline and its per-seed range."; \
+	@{ echo "# The committed result of the study $$STUDY: per cell top-1 mean, sample std and seeds; EMULATED speed-up over the baseline (on the layout's clock) and its per-seed range."; \
 	   echo "# Written by make reference from $$REPORT/cells.csv (git $$(git rev-parse --short HEAD 2>/dev/null || echo unknown), $$(date -u +%Y-%m-%d))."; \
 	   cat "$$REPORT/cells.csv"; } > "experiments/$$STUDY/reference.csv.tmp"
 	@mv "experiments/$$STUDY/reference.csv.tmp" "experiments/$$STUDY/reference.csv"

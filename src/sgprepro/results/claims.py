@@ -37,7 +37,7 @@ import yaml
 
 from sgprepro.results.compare import comparison, log2_fit
 from sgprepro.results.layout import Layout
-from sgprepro.results.table import ROWS, select_study
+from sgprepro.results.table import ROWS, select_study, time_row
 
 HOLDS, FAILS, NOISE = "holds", "does not hold", "within noise"
 Z = 2.0
@@ -90,7 +90,8 @@ def _cell(cmp: pd.DataFrame, alg: str, n: int) -> pd.Series:
 def _seed_times(runs: pd.DataFrame, layout: Layout, alg: str, n: int) -> np.ndarray:
     sel = select_study(runs, layout)
     ok = sel[(sel.status == "ok") & (sel.algorithm == alg) & (sel.nodes == n)]
-    return pd.to_numeric(ok[ROWS["s_per_itr"].metric], errors="coerce").dropna().to_numpy()
+    metric = ROWS[time_row(layout)].metric
+    return pd.to_numeric(ok[metric], errors="coerce").dropna().to_numpy()
 
 
 def _gap_at_most(cmp: pd.DataFrame, t: dict) -> tuple[str, str]:

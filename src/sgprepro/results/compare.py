@@ -5,8 +5,10 @@
   error of a difference of two means, ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` with sample standard
   deviations over seeds.
 * **speed-up** over the baseline at the same node count: the baseline's mean s/itr divided by
-  the algorithm's (ratios of emulated times under the study's condition; the paper's are ratios
-  of its wall-clock times). Its spread is the range of the per-seed ratios.
+  the algorithm's (ratios of emulated times under the study's condition, on the layout's clock:
+  in units of each run's own compute under `time: paper_equivalent`, so a run's compute measured
+  under other load does not enter the ratio; the paper's are ratios of its wall-clock times).
+  Its spread is the range of the per-seed ratios.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sgprepro.results.layout import Layout
-from sgprepro.results.table import ROWS, select_study
+from sgprepro.results.table import ROWS, select_study, time_row
 
 COLUMNS = (
     "algorithm",
@@ -58,7 +60,7 @@ def comparison(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     the range of per-seed ratios and the paper's speed-up (see the module docstring)."""
     sel = select_study(runs, layout)
     ok = sel[sel["status"] == "ok"]
-    top1_key, time_key = ROWS["top1"].metric, ROWS["s_per_itr"].metric
+    top1_key, time_key = ROWS["top1"].metric, ROWS[time_row(layout)].metric
 
     def cell(alg: str, n: int) -> pd.DataFrame:
         return ok[(ok["algorithm"] == alg) & (ok["nodes"] == n)]

@@ -13,6 +13,8 @@ import pandas as pd
 import yaml
 
 PAPER_COLUMNS: tuple[str, ...] = ("algorithm", "nodes", "top1", "s_per_itr")
+TIME_CLOCKS: tuple[str, ...] = ("emulated", "paper_equivalent")
+"""The clocks a layout's table can be read on (`Layout.time`)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class Layout:
         directory: the study folder.
         reference: the committed result a new run is checked against (`reference.csv`), if any.
         claims: the paper's claims this study tests (`claims.yaml`), if any.
+        time: the clock of the table's s/itr, its speed-ups and its time claims: "emulated"
+            (EMULATED seconds of this machine) or "paper_equivalent" (the same seconds in units
+            of each run's own compute, times the paper's compute: the dimensionless time of the
+            paper's regime, comparable across machines and with the paper's s/itr).
     """
 
     study: str
@@ -47,6 +53,7 @@ class Layout:
     directory: Path | None = None
     reference: Path | None = None
     claims: Path | None = None
+    time: str = "emulated"
 
     @property
     def labels(self) -> dict[str, str]:
@@ -92,6 +99,12 @@ def load_layout(study_dir: Path) -> Layout:
     paper_file = raw["paper"]
     paper = read_paper_csv(study_dir / paper_file["file"])
     optional = {k: study_dir / raw[k] for k in ("reference", "claims") if raw.get(k)}
+    time = str(raw.get("time", "emulated"))
+    if time not in TIME_CLOCKS:
+        raise ValueError(
+            f"layout file={path}: time={time!r} is not one of {list(TIME_CLOCKS)}; set "
+            "time: paper_equivalent (a study under network=paper_regime) or time: emulated"
+        )
     return Layout(
         study=str(raw["study"]),
         title=str(raw["title"]),
@@ -105,4 +118,5 @@ def load_layout(study_dir: Path) -> Layout:
         directory=study_dir,
         reference=optional.get("reference"),
         claims=optional.get("claims"),
+        time=time,
     )

@@ -17,7 +17,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from sgprepro.results.layout import Layout
-from sgprepro.results.table import cell_stats, select_study
+from sgprepro.results.table import cell_stats, resolve_rows, select_study
 
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
 TIME_LABELS = {
@@ -25,6 +25,17 @@ TIME_LABELS = {
     "wall": "seconds per iteration, wall-clock on this machine",
 }
 _TIME_ROWS = {"emulated": "s_per_itr", "wall": "wall_s_per_itr"}
+_PAPER_CLOCK_LABEL = "seconds per iteration, paper-equivalent (emulated, the paper's compute clock)"
+
+
+def _time_axis(time: str, layout: Layout) -> tuple[str, str]:
+    """(key of the stats row, axis label) of ``time`` ("emulated" or "wall") for this layout:
+    its emulated time is read on the layout's clock."""
+    key = resolve_rows((_TIME_ROWS[time],), layout)[0]
+    paper_clock = time == "emulated" and layout.time == "paper_equivalent"
+    return key, _PAPER_CLOCK_LABEL if paper_clock else TIME_LABELS[time]
+
+
 _CURVE_TIME = {"emulated": "time/emulated_s", "wall": "time/wall_s"}
 
 
@@ -62,13 +73,14 @@ def _legend(fig: Figure, ax, layout: Layout, with_nodes: bool = True) -> None:
 def accuracy_vs_time(runs: pd.DataFrame, layout: Layout, time: str = "emulated") -> Figure:
     """Top-1 against s/itr, one point per (algorithm, nodes); ours and the paper's in two panels
     (their seconds are different units). Colour = algorithm, marker = node count."""
+    key, axis_label = _time_axis(time, layout)
     stats = cell_stats(runs, layout, ("top1", _TIME_ROWS[time]))
     fig, (ax_m, ax_p) = _figure(1, 2, width=5.2)
     colors, markers = _colors(layout), _markers(layout)
     for alg, _ in layout.algorithms:
         for n in layout.nodes:
             s = stats[(stats["algorithm"] == alg) & (stats["nodes"] == n)].set_index("row")
-            x, y = s.loc[_TIME_ROWS[time], "mean"], s.loc["top1", "mean"]
+            x, y = s.loc[key, "mean"], s.loc["top1", "mean"]
             if not (math.isnan(x) or math.isnan(y)):
                 ax_m.scatter([x], [y], color=colors[alg], marker=markers[n], s=50)
             px, py = layout.paper_value(alg, n, "s_per_itr"), layout.paper_value(alg, n, "top1")
@@ -77,7 +89,7 @@ def accuracy_vs_time(runs: pd.DataFrame, layout: Layout, time: str = "emulated")
                     [px], [py], facecolors="none", edgecolors=colors[alg], marker=markers[n], s=50
                 )
     ax_m.set_title("This study (mean over seeds)")
-    ax_m.set_xlabel(TIME_LABELS[time])
+    ax_m.set_xlabel(axis_label)
     ax_p.set_title("The paper's Table 1")
     ax_p.set_xlabel("seconds per iteration, wall-clock on the paper's 10 GbE cluster")
     for ax in (ax_m, ax_p):
@@ -122,12 +134,14 @@ def speedup_vs_nodes(runs: pd.DataFrame, layout: Layout) -> Figure:
     ax.set_ylabel(f"speed-up over {base} (s/itr ratio)")
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncols=2, fontsize=8)
-    fig.suptitle(f"Speed-up over {base}\n(this study: emulated; paper: wall-clock)", fontsize=10)
+    ours = "emulated, at equal compute" if layout.time == "paper_equivalent" else "emulated"
+    fig.suptitle(f"Speed-up over {base}\n(this study: {ours}; paper: wall-clock)", fontsize=10)
     return fig
 
 
 def time_vs_nodes(runs: pd.DataFrame, layout: Layout, time: str = "emulated") -> Figure:
     """Our s/itr against node count per algorithm (one panel), the paper's in another."""
+    _, axis_label = _time_axis(time, layout)
     stats = cell_stats(runs, layout, (_TIME_ROWS[time],))
     fig, (ax_m, ax_p) = _figure(1, 2, width=5.0)
     colors = _colors(layout)
@@ -144,7 +158,7 @@ def time_vs_nodes(runs: pd.DataFrame, layout: Layout, time: str = "emulated") ->
         ax.set_xticks(nodes, [str(n) for n in nodes])
         ax.set_xlabel("nodes")
         ax.grid(alpha=0.3)
-    ax_m.set_ylabel(TIME_LABELS[time])
+    ax_m.set_ylabel(axis_label)
     ax_m.set_title("This study")
     ax_p.set_ylabel("seconds per iteration, wall-clock")
     ax_p.set_title("The paper's Table 1")
