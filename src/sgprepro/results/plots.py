@@ -25,7 +25,7 @@ TIME_LABELS = {
     "wall": "seconds per iteration, wall-clock on this machine",
 }
 _TIME_ROWS = {"emulated": "s_per_itr", "wall": "wall_s_per_itr"}
-_PAPER_CLOCK_LABEL = "seconds per iteration, paper-equivalent (emulated, the paper's compute clock)"
+_PAPER_CLOCK_LABEL = "seconds per iteration, paper-equivalent (emulated)"
 
 
 def _time_axis(time: str, layout: Layout) -> tuple[str, str]:
