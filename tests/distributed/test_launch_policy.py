@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,7 +22,8 @@ def _policies(ctx) -> dict[int, int]:
     comm = Communicator(ctx.rank, ctx.world_size, ctx.timeout_s)
     t = torch.ones(3)
     comm.all_reduce_(t, 0)  # the group's threads exist and have carried traffic
-    return {int(tid): os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")}
+    tids = [int(p.name) for p in Path("/proc/self/task").iterdir()]
+    return {tid: os.sched_getscheduler(tid) for tid in tids}
 
 
 def test_every_thread_of_every_worker_runs_sched_batch() -> None:
