@@ -19,9 +19,10 @@ re-import torch in every worker.
 - **Workers run as batch work.** Each worker takes the kernel's ``SCHED_BATCH`` policy (Linux):
   a rank woken by a message no longer preempts the rank that sent it, so a rank keeps its core
   until its own step blocks: fewer context switches and warmer caches, which matters when 32
-  ranks share 2 cores (the default study's iteration loops take 15 % less time). The order of work may change, the results do not: a
-  run's arithmetic and its emulated clock do not depend on when the OS runs each rank (a
-  real-clock AD-PSGD run, `algorithm.clock=real`, is decided by the OS in any case).
+  ranks share 2 cores (the default study's iteration loops take 15 % less time). The order of
+  work may change, the results do not: a run's arithmetic and its emulated clock do not depend
+  on when the OS runs each rank (a real-clock AD-PSGD run, ``algorithm.clock=real``, is decided
+  by the OS in any case).
 """
 
 from __future__ import annotations
