@@ -189,6 +189,12 @@ def _worker(ctx, case: Case, model_name: str, batch: int, warmup: int, steps: in
         if asynchronous and info.stop:
             break
     algo.finish()
+    if asynchronous and res.step_bytes:
+        # what the gossip loop sent after the trainer's last step belongs to the measured window
+        late = algo.take_sent()
+        res.step_bytes[-1] += sum(b for _, b in late)
+        res.message_bytes.update(b for _, b in late)
+        res.messages += len(late)
     return res
 
 

@@ -196,6 +196,11 @@ class ADPSGD(Algorithm):
         self._clock.finish()
         self.flat.copy_(self.x.detach())
 
+    def take_sent(self) -> list[list[int]]:
+        """Messages sent since the last step reported them: after :meth:`finish`, those the gossip
+        loop sent after the trainer's last step (on the real clock it may run behind)."""
+        return self._clock.take_sent()
+
     def debiased(self) -> torch.Tensor:
         return self.flat
 
@@ -314,11 +319,14 @@ class _EmulatedClock:
             compute_s=cpu,
             comm_s=a.comm.wait_s - wait0,
             wall_s=time.perf_counter() - t0,
-            sent=a.comm.sent.take(),
+            sent=self.take_sent(),
             stop=last,
             global_step=global_step,
             extra={"rounds": self.rounds, "staleness_last": stale},
         )
+
+    def take_sent(self) -> list[list[int]]:
+        return self.a.comm.sent.take()
 
     def finish(self) -> None:
         while self.pos < len(self.ops):
@@ -392,13 +400,13 @@ class _RealClock:
             compute_s=cpu,
             comm_s=time.perf_counter() - w0,  # waiting for the gossip loop to take the gradient
             wall_s=time.perf_counter() - t0,
-            sent=self._take_sent(),
+            sent=self.take_sent(),
             stop=stop,
             global_step=global_step,
             extra={"rounds": self.rounds_done},
         )
 
-    def _take_sent(self) -> list[list[int]]:
+    def take_sent(self) -> list[list[int]]:
         with self._lock:
             out, self._sent_pending = self._sent_pending, []
         return out
