@@ -29,7 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"train"},  # one rank's training loop
         {"app", "callbacks"},  # jobs: run folders, launchers, Hydra callbacks
         {"results", "replay"},  # reports from finished runs
-        {"cli"},  # console entry points
+        {"cli", "precompile"},  # console entry points; the install's bytecode step
     )
 )
 LAYER_OF = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
