@@ -293,7 +293,7 @@ def run_job(cfg: Config, out: Path, overrides: str = "") -> dict[str, Any]:
                 return {"status": "failed", "rank": exc.rank, "error": str(exc), "error_txt": why}
             with signals.deferred():  # a signal now waits for the marker, then interrupts
                 mark_done(out)
-            wandb = file_with_wandb(out, cfg)
+            wandb = file_with_wandb(out, cfg, results[0].get("axes"))
         except JobInterrupted as exc:
             if not (out / DONE).exists():
                 exc.error_txt = record_error(
@@ -307,12 +307,15 @@ def run_job(cfg: Config, out: Path, overrides: str = "") -> dict[str, Any]:
     return {"status": "ok", "summary": summary, "wandb": wandb}
 
 
-def file_with_wandb(out: Path, cfg: Config) -> dict[str, Any] | None:
+def file_with_wandb(
+    out: Path, cfg: Config, axes: tuple[list[float], list[float]] | None = None
+) -> dict[str, Any] | None:
     """File the finished run with W&B from its records (None when W&B is disabled); a W&B
-    failure is logged and never touches the local records."""
+    failure is logged and never touches the local records. ``axes``: the time axes rank 0
+    computed at the end of the run (None: derived again from the records)."""
     from sgprepro.tracking.wandb_run import log_run
 
-    return log_run(out, cfg.logger)
+    return log_run(out, cfg.logger, axes)
 
 
 _VERDICT_KEY = "job/run_dir"
@@ -420,7 +423,7 @@ def run_rank(
         mark_done(run_dir)
     # the group is gone: the other ranks are free; rank 0 files the run with W&B
     _log_summary(cfg, result["summary"], f"{launch.kind} job of {world} ranks")
-    wandb = file_with_wandb(run_dir, cfg)
+    wandb = file_with_wandb(run_dir, cfg, result.get("axes"))
     return {"status": "ok", "rank": 0, "summary": result["summary"], "wandb": wandb}
 
 

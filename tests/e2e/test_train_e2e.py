@@ -16,7 +16,7 @@ from sgprepro.config import Config, cell_of, config_hash, validate
 from sgprepro.emulation import emulate_run
 from sgprepro.tracking import DONE, read_jsonl
 from sgprepro.tracking.wandb_offline import read_offline_run
-from sgprepro.tracking.wandb_run import identity
+from sgprepro.tracking.wandb_run import identity, time_axes
 from tests.e2e.offline_api import OfflineApi
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
@@ -154,6 +154,16 @@ def test_the_job_files_the_run_with_wandb_read_back_from_the_offline_files(sgp_r
     x_axis = {m["name"]: m["step_metric"] for m in wb.metrics}
     assert x_axis["val/*"] == x_axis["train/*"] == "time/emulated_s"
     assert wb.summary["time/emulated_s_per_itr"] == summary["time/emulated_s_per_itr"]
+    # the time axes the end of the run handed over are the ones its records give again
+    emulated_at, wall_at = time_axes(out, summary)
+    train_rows = [row for row in wb.history if "train/loss" in row and row["iteration"] > 0]
+    assert train_rows
+    for row in train_rows:
+        assert row["time/emulated_s"] == emulated_at[row["iteration"] - 1], row
+        assert row["time/wall_s"] == wall_at[row["iteration"] - 1], row
+    # where it trained, from run.json (W&B's own probes would describe the filing process)
+    for key in ("host", "platform", "python", "cpus", "git_commit"):
+        assert wb.config[key] == run_json[key], key
     # the records, as an artifact a W&B-only user can re-emulate from
     (art,) = wb.artifacts
     assert art["type"] == "run-records"

@@ -32,6 +32,7 @@ import logging
 import netrc
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,6 +126,11 @@ def wandb_config(run_json: dict[str, Any]) -> dict[str, Any]:
         "run_id": run_json.get("run_id"),
         "git_commit": run_json.get("git_commit"),
         "versions": run_json.get("versions"),
+        # where it trained (W&B's own system metadata would describe the filing process)
+        "host": run_json.get("host"),
+        "platform": run_json.get("platform"),
+        "python": run_json.get("python"),
+        "cpus": run_json.get("cpus"),
     }
 
 
@@ -181,7 +187,9 @@ def artifact_files(run_dir: Path) -> list[Path]:
 
 def time_axes(run_dir: Path, summary: dict[str, Any]) -> tuple[list[float], list[float]]:
     """(emulated, wall-clock) end time of each iteration, mean over ranks: the timing engine
-    replayed on the run's traces (the same replay as timing.json) and the traces' wall_s."""
+    replayed on the run's traces (the same replay as timing.json) and the traces' wall_s.
+    The end of a run computes the same axes once (:func:`mean_axes`) and hands them to
+    :func:`log_run`; this re-derives them from the records alone."""
     import numpy as np
 
     from sgprepro.emulation import emulate_run, load_run_config
@@ -190,29 +198,44 @@ def time_axes(run_dir: Path, summary: dict[str, Any]) -> tuple[list[float], list
     timing = emulate_run(
         run_dir, cfg, summary["iterations_per_epoch"], summary["comm/message_bytes"]
     ).timing
-    n = min(len(e) for e in timing.ends)
-    emulated = np.mean([np.asarray(e[:n], dtype=float) for e in timing.ends], axis=0)
     walls = []
     for r in range(cfg.nodes):
         trace = read_jsonl(run_dir / f"trace_r{r}.jsonl")
         walls.append(np.cumsum([t["wall_s"] for t in trace]))
+    return mean_axes(timing.ends, walls)
+
+
+def mean_axes(ends: Sequence[Any], walls: Sequence[Any]) -> tuple[list[float], list[float]]:
+    """Mean over ranks of each iteration's emulated end (``ends``) and wall-clock end
+    (``walls``: cumulative wall_s), over the iterations every rank took."""
+    import numpy as np
+
+    n = min(len(e) for e in ends)
+    emulated = np.mean([np.asarray(e[:n], dtype=float) for e in ends], axis=0)
     m = min(len(w) for w in walls)
-    wall = np.mean([w[:m] for w in walls], axis=0)
+    wall = np.mean([np.asarray(w[:m], dtype=float) for w in walls], axis=0)
     return [float(v) for v in emulated], [float(v) for v in wall]
 
 
 # -- logging (I/O) -----------------------------------------------------------------------------
 
 
-def log_run(run_dir: Path, logger: LoggerConfig) -> dict[str, Any] | None:
+def log_run(
+    run_dir: Path,
+    logger: LoggerConfig,
+    axes: tuple[list[float], list[float]] | None = None,
+) -> dict[str, Any] | None:
     """File a finished run (its ``done`` marker written) with W&B. Returns its id, mode and
-    folder, or None when W&B is disabled or failed (logged; never raised)."""
+    folder, or None when W&B is disabled or failed (logged; never raised).
+
+    ``axes``: the run's (emulated, wall-clock) time axes when the caller has them (the end of
+    a run does); None re-derives them from the records (:func:`time_axes`)."""
     mode = resolve_wandb_mode(logger.wandb_mode)
     if mode == "disabled":
         return None
     run_dir = Path(run_dir)
     try:
-        return _log_run(run_dir, logger, mode)
+        return _log_run(run_dir, logger, mode, axes)
     except Exception as exc:  # noqa: BLE001 - W&B must never break a run
         log.warning("W&B: the run was not filed (%s); local records only", _first_line(exc))
         return None
@@ -222,10 +245,15 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def _log_run(run_dir: Path, logger: LoggerConfig, mode: WandbMode) -> dict[str, Any]:
+def _log_run(
+    run_dir: Path,
+    logger: LoggerConfig,
+    mode: WandbMode,
+    axes: tuple[list[float], list[float]] | None,
+) -> dict[str, Any]:
     run_json = json.loads((run_dir / "run.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
-    emulated, wall = time_axes(run_dir, summary)
+    emulated, wall = axes if axes is not None else time_axes(run_dir, summary)
     rows = history_rows(
         read_jsonl(run_dir / "metrics_r0.jsonl"), summary.get("curve") or [], emulated, wall
     )
@@ -246,6 +274,15 @@ def _log_run(run_dir: Path, logger: LoggerConfig, mode: WandbMode) -> dict[str, 
         job_type=ident["job_type"],
         config=wandb_config(run_json),
         reinit="finish_previous",
+        # the run trained earlier, maybe elsewhere: its host, git commit and package versions
+        # are in the config (run.json); W&B's own probes would describe this filing process
+        # (and reading every installed package's metadata took a third of the filing time)
+        settings=wandb.Settings(
+            x_disable_stats=True,
+            x_disable_meta=True,
+            x_save_requirements=False,
+            disable_git=True,
+        ),
     )
     try:
         run.define_metric(X_AXIS, summary="max")

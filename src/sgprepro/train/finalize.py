@@ -13,6 +13,7 @@ from sgprepro.config import Config
 from sgprepro.emulation import emulate_run, estimate_s_per_itr
 from sgprepro.regime import paper_calibration, ratios
 from sgprepro.tracking import read_jsonl, write_json_atomic
+from sgprepro.tracking.wandb_run import mean_axes
 from sgprepro.train.checkpoint import LOSS_WINDOW
 
 __all__ = ["LOSS_WINDOW", "estimate_s_per_itr", "finalize_run"]
@@ -94,8 +95,9 @@ def _digests(finals: list[dict]) -> dict[str, Any]:
 
 def finalize_run(
     run_dir: Path, cfg: Config, iters_per_epoch: int, total_steps: int, param_bytes: int
-) -> dict[str, Any]:
-    """Write ``timing.json`` and ``summary.json`` (docs/records.md); returns the summary."""
+) -> tuple[dict[str, Any], tuple[list[float], list[float]]]:
+    """Write ``timing.json`` and ``summary.json`` (docs/records.md); returns the summary and
+    the run's (emulated, wall-clock) time axes for its W&B history."""
     n = cfg.nodes
     emu = emulate_run(run_dir, cfg, iters_per_epoch, param_bytes)
     timing = emu.timing
@@ -155,4 +157,4 @@ def finalize_run(
         scale = paper_calibration().compute_s / emu.compute_s
         summary["time/paper_equiv_s_per_itr"] = timing.s_per_itr * scale
     write_json_atomic(run_dir / "summary.json", summary)
-    return summary
+    return summary, mean_axes(timing.ends, walls)

@@ -285,7 +285,7 @@ def run_worker(
     finally:
         records.close()
     s.comm.barrier(step)  # every rank's records are complete past this point
-    summary = None
+    summary = axes = None
     if ctx.rank == 0:
-        summary = finalize_run(out, cfg, s.ipe, s.total_steps, s.message_bytes)
-    return {"rank": ctx.rank, "steps": step, "summary": summary}
+        summary, axes = finalize_run(out, cfg, s.ipe, s.total_steps, s.message_bytes)
+    return {"rank": ctx.rank, "steps": step, "summary": summary, "axes": axes}
