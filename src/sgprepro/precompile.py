@@ -31,15 +31,30 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "rest": (
         "hydra",
+        "hydra._internal.logging_config",
         "hydra._internal.core_plugins.basic_launcher",
         "hydra._internal.core_plugins.basic_sweeper",
+        "hydra._internal.core_plugins.bash_completion",
+        "hydra._internal.core_plugins.fish_completion",
+        "hydra._internal.core_plugins.zsh_completion",
+        "hydra._internal.core_plugins.file_config_source",
+        "hydra._internal.core_plugins.importlib_resources_config_source",
+        "hydra._internal.core_plugins.structured_config_source",
         "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+        "hydra_plugins.sgprepro_slurm.launcher",
         "omegaconf",
+        "omegaconf._impl",
+        "antlr4.LL1Analyzer",
         "wandb",
         "wandb.sdk.wandb_init",
         "wandb.sdk.wandb_run",
         "wandb.sdk.artifacts.artifact",
+        "wandb.sdk.launch.inputs.internal",  # every wandb.init imports it (and the public API)
+        "wandb.apis.public",
         "pandas",
+        "pandas.core.methods.to_dict",
+        "pandas.core.reshape.reshape",
+        "pandas.io.formats.csvs",
         "matplotlib.pyplot",
         "matplotlib.backends.backend_agg",
         "tqdm",
@@ -48,6 +63,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "pytest",
         "_pytest.python",
         "pytest_timeout",
+        "anyio.pytest_plugin",
+        "matplotlib.backends.backend_pdf",
+        "fontTools.subset",
         "nbformat",
         "nbclient",
         "jupytext",
@@ -57,7 +75,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "PIL.Image",
     ),
 }
-"""Modules imported per process; their imports follow. ``torch.optim`` also builds an optimizer,
+"""Modules imported per process; their imports follow. The lists come from what a training
+job, a W&B filing, the report and the tests load (modules they import lazily are named here). ``torch.optim`` also builds an optimizer,
 which loads ``torch._dynamo`` lazily; the ``rest`` process then imports every ``sgprepro`` module."""
 
 
@@ -87,10 +106,17 @@ def _own_modules() -> list[str]:
     ]
 
 
+def _pytest_plugins() -> list[str]:
+    """pytest's built-in plugins (it loads them at start-up)."""
+    from _pytest.config import default_plugins
+
+    return [f"_pytest.{name}" for name in default_plugins]
+
+
 def _child(group: str) -> int:
     missing = _import(GROUPS[group])
     if group == "rest":
-        missing += _import(_own_modules())
+        missing += _import(_pytest_plugins() + _own_modules())
     for line in missing:
         print(f"precompile: not imported: {line}", file=sys.stderr)
     return 0
