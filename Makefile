@@ -24,7 +24,7 @@ help: ## list every target
 # on 2 cores), from the indexes, find-links and constraints pip is configured with (UV_ARGS
 # below). It lives in .venv/.uv, outside the environment; pip is the fallback when uv cannot be
 # fetched or fails. Then sgprepro.precompile writes the bytecode of the modules the harness uses
-# (about 30 s, where compiling all 13,000 files of the environment took about 50).
+# (20-27 s, where compiling all 13,000 files of the environment took about 50).
 UV_VERSION := 0.13.9
 UV := $(VENV)/.uv/bin/uv
 define UV_ARGS

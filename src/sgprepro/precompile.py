@@ -76,8 +76,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
 }
 """Modules imported per process; their imports follow. The lists come from what a training
-job, a W&B filing, the report and the tests load (modules they import lazily are named here). ``torch.optim`` also builds an optimizer,
-which loads ``torch._dynamo`` lazily; the ``rest`` process then imports every ``sgprepro`` module."""
+job, a W&B filing, the report and the tests load (modules they import lazily are named here).
+With ``torch.optim`` the torch process also runs the launcher's :func:`warm_imports`
+(``torch._dynamo``); the ``rest`` process then imports every ``sgprepro`` module."""
 
 
 def _import(names: Sequence[str]) -> list[str]:
@@ -89,9 +90,9 @@ def _import(names: Sequence[str]) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - a missing optional module only costs speed
             missing.append(f"{name} ({type(exc).__name__}: {exc})")
     if "torch.optim" in names:
-        import torch
+        from sgprepro.comm.launch import warm_imports
 
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        warm_imports()  # what the job process loads before forking ranks (torch._dynamo)
     return missing
 
 

@@ -272,7 +272,7 @@ def _report_error(results: mp.Queue, rank: int, exc: BaseException) -> None:
     results.put(("error", rank, (time.time(), kind, cause + "\n" + traceback.format_exc())))
 
 
-def _warm_imports() -> None:
+def warm_imports() -> None:
     """Import lazily-loaded torch modules once here, so forked workers share them.
 
     Building a torch optimizer imports torch._dynamo on first use (seconds); done in every
@@ -308,7 +308,7 @@ def launch_local(
     """
     if world_size < 1:
         raise ValueError(f"nodes={world_size}: must be >= 1")
-    _warm_imports()
+    warm_imports()
     _remove_stale_rendezvous()
     store_dir = tempfile.mkdtemp(prefix=f"{_RENDEZVOUS_PREFIX}{os.getpid()}-")
     store_path = str(Path(store_dir) / "store")
