@@ -42,6 +42,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "hydra._internal.core_plugins.structured_config_source",
         "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
         "hydra_plugins.sgprepro_slurm.launcher",
+        "hydra_plugins.sgprepro_sweeper.sweeper",
         "omegaconf",
         "omegaconf._impl",
         "antlr4.LL1Analyzer",
