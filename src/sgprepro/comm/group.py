@@ -77,8 +77,25 @@ def init_worker(
     dist.init_process_group(
         backend, store=prefixed, rank=rank, world_size=world_size, timeout=timeout
     )
+    _joined(prefixed, rank, world_size, timeout_s)
     log.debug("rank %d joined a %s group of %d", rank, backend, world_size)
     return WorkerContext(rank, world_size, backend, device, prefixed, timeout_s)
+
+
+def _joined(store: dist.Store, rank: int, world_size: int, timeout_s: float) -> None:
+    """Wait on the store until every rank has its connections up. A rank that finished
+    connecting returns from the group init while others are still connecting to the rest; had it
+    gone on and closed its group (a function that returns at once), a rank still connecting would
+    fail with "Connection closed by peer"."""
+    if store.add("joined", 1) == world_size:
+        store.set("all_joined", "1")
+    try:
+        store.wait(["all_joined"], datetime.timedelta(seconds=timeout_s))
+    except Exception as exc:
+        raise RuntimeError(
+            f"rank {rank}: not every one of the {world_size} ranks joined the group within "
+            f"{timeout_s}s ({exc})"
+        ) from exc
 
 
 def rendezvous_store(url: str, timeout_s: float) -> dist.Store:
