@@ -52,7 +52,7 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
     """Hold ``out`` for this job: an exclusive ``flock`` on ``out/.lock``, for the block's life.
 
     Forked workers inherit the lock and die with the job, so it is free again once every process
-    of the job is gone. The lock file is created once and never written (a skipped run touches
+    of the job is gone (ranks kept for the next job close it: :data:`HELD_LOCKS`). The lock file is created once and never written (a skipped run touches
     nothing); the holder's pid comes from the kernel's table of locks.
 
     Raises:
@@ -78,10 +78,17 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
             f"{f' (pid {holder})' if holder else ''}: one folder holds one run; wait for that "
             "job to end, or give this run another folder (hydra.run.dir=...)"
         ) from exc
+    HELD_LOCKS.add(fd)
     try:
         yield out
     finally:
+        HELD_LOCKS.discard(fd)
         os.close(fd)
+
+
+HELD_LOCKS: set[int] = set()
+"""The descriptors of the run folder locks this process holds (:func:`hold_run_dir`); ranks kept
+for later jobs close them (they would hold a finished run's folder)."""
 
 
 def lock_holder(path: Path) -> int | None:
@@ -248,7 +255,13 @@ def run_job(cfg: Config, out: Path, overrides: str = "") -> dict[str, Any]:
         JobInterrupted: SIGTERM or SIGINT; every worker is stopped and ``error.txt`` says so
             (unless the run had completed: then it keeps its ``done``).
     """
-    from sgprepro.comm.launch import JobInterrupted, StopSignals, WorkerFailure, launch_local
+    from sgprepro.comm.launch import (
+        SHARED,
+        JobInterrupted,
+        StopSignals,
+        WorkerFailure,
+        launch_local,
+    )
     from sgprepro.launchenv import detect
     from sgprepro.train.worker import run_worker
 
@@ -278,14 +291,19 @@ def run_job(cfg: Config, out: Path, overrides: str = "") -> dict[str, Any]:
             # once, shared with every forked rank (a CIFAR-10 download: once, under a lock)
             data = build_dataset(cfg.data)
             try:
+                # the ranks stay for the next job of this size on the same data (a sweep's
+                # next cell): no fork, no group set-up, no teardown between them
                 results = launch_local(
                     run_worker,
                     cfg.nodes,
-                    (cfg, str(out), data),
+                    (cfg, str(out), SHARED),
                     backend=backend,
                     timeout_s=cfg.comm.timeout_s,
                     job_timeout_s=cfg.comm.job_timeout_s,
                     threads_per_worker=cfg.comm.threads_per_worker,
+                    shared=data,
+                    reuse=repr(cfg.data),
+                    job_fds=tuple(HELD_LOCKS),
                 )
             except WorkerFailure as exc:
                 why = record_error(out, f"rank {exc.rank}: {exc.cause}\n")

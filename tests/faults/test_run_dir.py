@@ -60,6 +60,22 @@ def test_a_forked_worker_keeps_the_folder_held_until_it_is_gone(tmp_path) -> Non
         pass
 
 
+@pytest.mark.dist
+def test_ranks_kept_for_the_next_job_do_not_hold_the_finished_runs_folder(
+    compose_cfg, tmp_path
+) -> None:
+    from sgprepro.comm.launch import close_kept_ranks
+
+    cfg = validate(compose_cfg(["nodes=2", "debug=tiny", "logger.wandb_mode=disabled"]))
+    try:
+        assert run_job(cfg, tmp_path / "a")["status"] == "ok"
+        assert app.lock_holder(tmp_path / "a" / app.LOCK_FILE) is None  # ranks kept, folder free
+        with hold_run_dir(tmp_path / "a"):
+            pass
+    finally:
+        close_kept_ranks()
+
+
 def test_a_run_folder_that_cannot_be_created_is_one_line(compose_cfg, tmp_path) -> None:
     (tmp_path / "file").write_text("")
     cfg = validate(compose_cfg(["nodes=2", "debug=tiny"]))
