@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -31,7 +32,7 @@ def _job(ctx, data, tag):
     }
 
 
-def _fail_on_rank_1(ctx, data, tag):
+def _fail_on_rank_1(ctx, _data, _tag):
     if ctx.rank == 1:
         raise RuntimeError("rank 1 breaks on purpose")
     dist.barrier()
@@ -67,7 +68,7 @@ def test_consecutive_jobs_of_one_size_run_on_the_same_ranks() -> None:
         assert sorted(r["count"] for r in second) == [1, 2, 3, 4]  # not 5..8
         # another size: the kept ranks are closed, new ones forked
         bigger = launch_local(_job, 8, (SHARED, "c"), shared=data, reuse="d", job_timeout_s=60)
-        assert not set(r["pid"] for r in bigger) & set(r["pid"] for r in first)
+        assert not {r["pid"] for r in bigger} & {r["pid"] for r in first}
         assert _wait_gone([r["pid"] for r in first]) == []
         assert bigger[0]["sum"] == 28.0
     finally:
@@ -84,12 +85,12 @@ def test_a_failed_job_stops_the_kept_ranks_and_the_next_job_forks_new_ones() -> 
         assert "breaks on purpose" in info.value.cause
         assert _wait_gone([r["pid"] for r in before]) == []
         after = launch_local(_job, 4, (None, "c"), reuse="d", job_timeout_s=60)
-        assert not set(r["pid"] for r in after) & set(r["pid"] for r in before)
+        assert not {r["pid"] for r in after} & {r["pid"] for r in before}
     finally:
         close_kept_ranks()
 
 
-def test_kept_ranks_end_with_the_process_that_forked_them(tmp_path) -> None:
+def test_kept_ranks_end_with_the_process_that_forked_them() -> None:
     code = (
         "import os, sys\n"
         "sys.path.insert(0, sys.argv[1])\n"
@@ -100,7 +101,7 @@ def test_kept_ranks_end_with_the_process_that_forked_them(tmp_path) -> None:
         # no close: the process ends with its ranks kept
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, os.path.dirname(__file__)],
+        [sys.executable, "-c", code, str(Path(__file__).parent)],
         capture_output=True,
         text=True,
         timeout=120,
