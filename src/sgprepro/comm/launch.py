@@ -212,82 +212,53 @@ def _entry(
     store_path: str,
     backend: str,
     timeout_s: float,
-    fn: WorkerFn,
-    args: tuple,
+    work: Any,
     results: mp.Queue,
     threads: int,
     parent_pid: int,
     ifname: str,
+    shared: Any = None,
+    job_fds: tuple[int, ...] = (),
 ) -> None:
+    """One rank: joins the group, runs its work, reports each result, leaves the group.
+
+    ``work``: ``(fn, args)`` to run once (a one-job rank), or the read end of the pipe a
+    :class:`RankPool` sends tasks on (run in turn until an empty message, or until one fails).
+    :data:`SHARED` in a task's ``args`` is ``shared``, which the rank has from the fork.
+    ``job_fds``: descriptors of the forking job to close at once (a kept rank outlives it).
+    """
     code = 0
     try:
         _child_setup(rank, parent_pid)
+        for fd in job_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         # gloo's pair sockets (and NCCL's bootstrap) listen on this interface only
         os.environ["GLOO_SOCKET_IFNAME"] = ifname
         os.environ["NCCL_SOCKET_IFNAME"] = ifname
         torch.set_num_threads(threads)
         ctx = init_worker(rank, world_size, "", 0, backend, timeout_s, store_path=store_path)
         try:
-            out = fn(ctx, *args)
-        except BaseException as exc:  # noqa: BLE001 - reported to the launcher
-            # report before destroy(): tearing the group down makes the peers fail with
-            # "Connection closed by peer", which must not be mistaken for the cause
-            _report_error(results, rank, exc)
-            code = 1
-        else:
-            # plain pickle: tensors travel by value, not as shared-memory handles of an exiting
-            # process
-            results.put(("ok", rank, pickle.dumps(out)))
-        finally:
-            destroy()
-    except BaseException as exc:  # noqa: BLE001 - set-up failed (rendezvous, group init)
-        _report_error(results, rank, exc)
-        code = 1
-    finally:
-        results.close()
-        results.join_thread()
-        os._exit(code)
-
-
-def _pool_entry(
-    rank: int,
-    world_size: int,
-    store_path: str,
-    backend: str,
-    timeout_s: float,
-    tasks: Any,
-    results: mp.Queue,
-    threads: int,
-    parent_pid: int,
-    ifname: str,
-    shared: Any,
-    job_fds: tuple[int, ...],
-) -> None:
-    """A rank of a :class:`RankPool`: joins the group once, then runs each task it is sent
-    (``fn(ctx, *args)``, :data:`SHARED` in ``args`` replaced by the object the pool was forked
-    with) until it is told to stop (an empty message) or a task fails."""
-    code = 0
-    try:
-        _child_setup(rank, parent_pid)
-        for fd in job_fds:  # the forking job's run folder lock: this rank outlives that job
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        os.environ["GLOO_SOCKET_IFNAME"] = ifname
-        os.environ["NCCL_SOCKET_IFNAME"] = ifname
-        torch.set_num_threads(threads)
-        ctx = init_worker(rank, world_size, "", 0, backend, timeout_s, store_path=store_path)
-        try:
-            while task := tasks.recv_bytes():
-                number, fn, args = pickle.loads(task)
+            for number, fn, args in _tasks(work):
                 args = tuple(shared if a is SHARED else a for a in args)
-                # the task's own keys in the store (a job's counters start afresh)
-                job = dataclasses.replace(ctx, store=dist.PrefixStore(f"task{number}", ctx.store))
+                # a kept rank's task has its own keys in the store (a job's counters start afresh)
+                job = (
+                    ctx
+                    if not number
+                    else dataclasses.replace(
+                        ctx, store=dist.PrefixStore(f"task{number}", ctx.store)
+                    )
+                )
                 try:
                     out = fn(job, *args)
                 except BaseException as exc:  # noqa: BLE001 - reported to the launcher
+                    # report before destroy(): tearing the group down makes the peers fail with
+                    # "Connection closed by peer", which must not be mistaken for the cause
                     _report_error(results, rank, exc)
                     code = 1
                     break
+                # plain pickle: tensors travel by value, not as shared-memory handles of an
+                # exiting process
                 results.put(("ok", rank, pickle.dumps(out)))
         finally:
             destroy()
@@ -298,6 +269,16 @@ def _pool_entry(
         results.close()
         results.join_thread()
         os._exit(code)
+
+
+def _tasks(work: Any) -> Iterator[tuple[int, WorkerFn, tuple]]:
+    """``(number, fn, args)`` of each task of :func:`_entry`'s ``work`` (number 0: a one-job
+    rank's only task)."""
+    if isinstance(work, tuple):
+        yield (0, *work)
+        return
+    while task := work.recv_bytes():
+        yield pickle.loads(task)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -417,8 +398,7 @@ def launch_local(
                 store_path,
                 backend,
                 timeout_s,
-                fn,
-                one_shot,
+                (fn, one_shot),
                 results,
                 threads_per_worker,
                 os.getpid(),
@@ -519,7 +499,7 @@ class RankPool:
         self.senders = [send for _, send in pipes]
         self.procs = [
             ctx.Process(
-                target=_pool_entry,
+                target=_entry,
                 args=(
                     r,
                     world_size,
