@@ -52,8 +52,9 @@ def hold_run_dir(out: Path) -> Iterator[Path]:
     """Hold ``out`` for this job: an exclusive ``flock`` on ``out/.lock``, for the block's life.
 
     Forked workers inherit the lock and die with the job, so it is free again once every process
-    of the job is gone (ranks kept for the next job close it: :data:`HELD_LOCKS`). The lock file is created once and never written (a skipped run touches
-    nothing); the holder's pid comes from the kernel's table of locks.
+    of the job is gone (ranks kept for the next job close it: :data:`HELD_LOCKS`). The lock file
+    is created once and never written (a skipped run touches nothing); the holder's pid comes
+    from the kernel's table of locks.
 
     Raises:
         RunDirError: another job holds ``out`` (its pid named when known), or ``out`` cannot be

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from omegaconf import OmegaConf
 
 from hydra_plugins.sgprepro_sweeper import sweeper as sweeper_mod
@@ -113,10 +112,3 @@ def test_a_checked_config_is_handed_to_its_launch_once(monkeypatch) -> None:
     for s in (0, 1, 0, 1):
         bounded.load_sweep_config(master, [f"seed={s}"])
     assert bounded._loader.calls == [("seed=0",), ("seed=1",), ("seed=1",)]
-
-
-@pytest.mark.parametrize("params", [None, {"seed": "0,1"}])
-def test_the_sweeper_takes_the_basic_sweepers_parameters(params) -> None:
-    s = sweeper_mod.ComposeOnceSweeper(max_batch_size=None, params=params)
-    assert s.params == (params or {})
-    assert s.max_batch_size is None
