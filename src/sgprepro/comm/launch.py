@@ -553,7 +553,7 @@ class RankPool:
                 send.send_bytes(task)
             outs = _collect(self.procs, self.results, self.world_size, job_timeout_s)
             done = True
-        except (OSError, EOFError) as exc:  # a rank's pipe closed: it died before the task
+        except OSError as exc:  # a rank's pipe closed: it died before the task
             raise WorkerFailure(-1, f"a kept rank was gone before the job started ({exc})") from exc
         finally:
             if not done:
@@ -573,7 +573,6 @@ class RankPool:
         for send in self.senders:
             with contextlib.suppress(OSError):
                 send.send_bytes(b"")
-        _join_all(self.procs, 10.0)
         self._release()
 
     def _release(self) -> None:
