@@ -212,3 +212,34 @@ def test_calibration_file_is_plain_json():
     data = json.loads(calibration_path().read_text())
     assert data["written_by"].startswith("python -m sgprepro.replay")
     assert 0 < data["efficiency"] <= 1
+
+
+def test_a_fit_on_other_columns_marks_them_and_holds_out_the_rest():
+    """--calibrate-on: the fitted columns are [cal], the rest are held out; a short fit."""
+    from sgprepro.replay.calibrate import calibrate as fit
+
+    cal = fit(nodes=(8, 4), max_evals=4)
+    assert cal.nodes == (4, 8)
+    rep = run_replay(calibration=cal)
+    t = rep.table
+    assert set(t[t.used_for_calibration].nodes) == {4, 8}
+    assert set(rep.held_out().nodes) == {16, 32}
+    assert "Calibrated on the 4- and 8-node columns only" in format_replay(rep)
+
+    every = run_replay(calibration=fit(nodes=(4, 8, 16, 32), max_evals=2))
+    assert every.held_out().empty
+    assert not every.meets_targets  # nothing held out: no held-out score to meet
+    text = format_replay(every)
+    assert "no held-out score" in text
+    assert "Held-out MAPE" not in text
+
+
+def test_calibrate_on_rejects_a_column_the_table_lacks(capsys):
+    from sgprepro.replay.__main__ import main
+
+    for argv in (["--calibrate-on", "6"], ["--calibrate-on", "4", "8", "--write-calibration"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("python -m sgprepro.replay: error: --calibrate-on=")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from sgprepro.replay.model import Params, emulate
 from sgprepro.replay.paper import ALGORITHMS, PAPER_STUDY, PaperTable, load_paper_table
 
 CALIBRATION_NODES = 4
-"""The only column of Table 1 the fit sees."""
+"""The only column of Table 1 the fit sees (the default; ``--calibrate-on`` picks others)."""
 CALIBRATION_ITERATIONS = 200
 """Iterations per calibration replay: noise-free replays reach their steady state long before."""
 STARTS = ((0.12, 0.3, 0.005), (0.2, 0.45, 0.02))
@@ -31,11 +32,14 @@ class Calibration:
         params: the three physical parameters.
         rms_rel_error: root-mean-square relative error on the calibration cells.
         paper: the table they were fitted to.
+        nodes: the columns of the table the fit saw (empty: not fitted, e.g. the modern
+            what-if's cited constants).
     """
 
     params: Params
     rms_rel_error: float
     paper: PaperTable
+    nodes: tuple[int, ...] = (CALIBRATION_NODES,)
 
     @property
     def compute_s(self) -> float:
@@ -66,29 +70,60 @@ def _bounded(x: np.ndarray, paper: PaperTable) -> tuple[Params, float]:
     return Params(*(float(v) for v in clipped)), float(np.abs(x - clipped).sum())
 
 
-def calibrate(paper: PaperTable | None = None) -> Calibration:
-    """Least squares of the relative errors of the four 4-node cells over (compute_s,
-    efficiency, cpu_pass_s), deterministic multi-start Nelder-Mead."""
+def calibration_columns(values: Sequence[int], paper: PaperTable | None = None) -> tuple[int, ...]:
+    """The node counts to calibrate on, checked: each a column of Table 1, at least one.
+
+    Raises ``ValueError`` naming the option, the value, the rule and a fix.
+    """
     paper = paper or load_paper_table()
-    n = CALIBRATION_NODES
-    target = {a: paper.s_per_itr[a][n] for a in ALGORITHMS}
+    cols = tuple(sorted({int(v) for v in values}))
+    bad = [v for v in cols if v not in paper.nodes]
+    if not cols or bad:
+        have = ", ".join(str(n) for n in paper.nodes)
+        raise ValueError(
+            f"--calibrate-on={list(values)}: each value must be a node count of Table 1 "
+            f"({have}) and at least one is needed; e.g. --calibrate-on {paper.nodes[0]} "
+            f"{paper.nodes[1]}"
+        )
+    return cols
+
+
+def calibrate(
+    paper: PaperTable | None = None,
+    nodes: Sequence[int] = (CALIBRATION_NODES,),
+    max_evals: int = MAX_EVALS,
+) -> Calibration:
+    """Least squares of the relative errors of the cells of the ``nodes`` columns (the 4-node
+    column by default) over (compute_s, efficiency, cpu_pass_s), deterministic multi-start
+    Nelder-Mead with ``max_evals`` evaluations per start."""
+    paper = paper or load_paper_table()
+    cols = calibration_columns(nodes, paper)
+    cells = [(a, n) for n in cols for a in ALGORITHMS]
 
     def sse(x: np.ndarray) -> float:
         params, outside = _bounded(x, paper)
-        pred = {
-            a: emulate(a, n, params, paper, CALIBRATION_ITERATIONS).s_per_itr for a in ALGORITHMS
-        }
-        return sum((pred[a] / target[a] - 1.0) ** 2 for a in ALGORITHMS) + outside
+        return (
+            sum(
+                (
+                    emulate(a, n, params, paper, CALIBRATION_ITERATIONS).s_per_itr
+                    / paper.s_per_itr[a][n]
+                    - 1.0
+                )
+                ** 2
+                for a, n in cells
+            )
+            + outside
+        )
 
     best = min(
         (
-            nelder_mead(sse, np.array(s), np.array([0.02, 0.05, 0.005]), MAX_EVALS, 1e-5)
+            nelder_mead(sse, np.array(s), np.array([0.02, 0.05, 0.005]), max_evals, 1e-5)
             for s in STARTS
         ),
         key=lambda r: r[1],
     )
     params, _ = _bounded(best[0], paper)
-    return Calibration(params, math.sqrt(best[1] / len(ALGORITHMS)), paper)
+    return Calibration(params, math.sqrt(best[1] / len(cells)), paper, cols)
 
 
 def stored_calibration(paper: PaperTable | None = None) -> Calibration:
@@ -109,4 +144,4 @@ def modern_calibration(paper: PaperTable | None = None) -> Calibration:
     paper = paper or load_paper_table()
     work = yaml.safe_load((study_dir(PAPER_STUDY) / "workload.yaml").read_text())["modern"]
     params = Params(float(work["compute_s"]), float(work["efficiency"]), float(work["cpu_pass_s"]))
-    return Calibration(params, math.nan, paper)
+    return Calibration(params, math.nan, paper, ())
