@@ -67,7 +67,7 @@ lock: ## re-resolve requirements.lock from pyproject.toml (after editing its dep
 	@rm -f .lock-report.json
 	@echo "wrote requirements.lock"
 
-test: $(STAMP) ## run the whole test suite (unit, dist, config, e2e, results, notebooks)
+test: $(STAMP) ## run the whole test suite (every folder of tests/)
 	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q --durations=15
 
 test-quick: $(STAMP) ## the suite without slow end-to-end tests

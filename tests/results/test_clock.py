@@ -51,7 +51,7 @@ def test_the_paper_clock_removes_each_run_s_compute_from_the_speed_up() -> None:
     assert (sgp_e.speedup_lo, sgp_e.speedup_hi) == pytest.approx((1.75, 2.625))
     table = paper_table(_runs(), layout)
     assert "s/itr (paper-equivalent, emulated)" in set(table["quantity"])
-    assert "0.700 ± 0.000 (n=2 of 3)" in set(table["4 nodes: measured"])
+    assert "0.700 ± 0.000 (n=2 of 3)" in set(table["4 nodes: ours"])
 
 
 def test_an_unknown_clock_is_refused_naming_the_key(tmp_path: Path) -> None:

@@ -65,13 +65,13 @@ def test_layout_holds_labels_and_published_numbers(layout):
 
 def test_missing_and_partial_cells_say_so(collected, layout):
     table = paper_table(collected.runs, layout).set_index(["algorithm", "quantity"])
-    assert table.loc[("D-PSGD", "top-1 % (node mean)"), "4 nodes: measured"] == "missing"
-    assert table.loc[("AD-PSGD", "s/itr (emulated)"), "8 nodes: measured"] == "missing"
-    assert table.loc[("SGP (1 peer)", "top-1 % (node mean)"), "8 nodes: measured"] == (
+    assert table.loc[("D-PSGD", "top-1 % (node mean)"), "4 nodes: ours"] == "missing"
+    assert table.loc[("AD-PSGD", "s/itr (emulated)"), "8 nodes: ours"] == "missing"
+    assert table.loc[("SGP (1 peer)", "top-1 % (node mean)"), "8 nodes: ours"] == (
         "59.70 (n=1 of 2)"
     )
     # the conflicting allreduce run (top-1 58.0) is not averaged in
-    assert table.loc[("AllReduce SGD", "top-1 % (node mean)"), "8 nodes: measured"] == (
+    assert table.loc[("AllReduce SGD", "top-1 % (node mean)"), "8 nodes: ours"] == (
         "60.90 (n=1 of 2)"
     )
 
@@ -97,7 +97,7 @@ def test_extra_table_has_no_paper_columns(collected, layout):
     assert not any(c.endswith("paper") for c in extra.columns)
     assert set(extra["quantity"]) == {
         "s/itr (emulated)",
-        "s/itr (paper-equivalent)",
+        "s/itr (paper-equivalent, emulated)",
         "top-1 % (averaged model)",
         "s/itr (wall-clock)",
         "consensus distance",

@@ -117,3 +117,12 @@ def test_schema_works_as_hydra_structured_config() -> None:
     assert net == load_preset("eth_10g")
     with pytest.raises(Exception, match="latncy_s"):
         OmegaConf.merge(schema, {"latncy_s": 1.0})
+
+
+def test_eth_10g_efficiency_is_the_replays_fit() -> None:
+    """One fact in one place: the 10 GbE preset's efficiency is the stored 4-node fit, rounded."""
+    from sgprepro.regime import paper_calibration
+
+    assert load_preset("eth_10g").efficiency == pytest.approx(
+        paper_calibration().efficiency, abs=5e-4
+    )

@@ -96,6 +96,7 @@ def test_the_replay_says_whether_it_meets_its_targets(stored):
     assert "[cal]" in text
     assert "Emulated s/itr" in text
     assert ("does NOT meet" in text) == (not stored.meets_targets)
+    assert "in-sample MAPE over the 4 calibration cells" in text
     md = format_replay(stored, "markdown")
     assert "| nodes | passive (even) s/itr |" in md
     csv = format_replay(stored, "csv")
@@ -231,15 +232,22 @@ def test_a_fit_on_other_columns_marks_them_and_holds_out_the_rest():
     assert not every.meets_targets  # nothing held out: no held-out score to meet
     text = format_replay(every)
     assert "no held-out score" in text
+    assert "in-sample MAPE over the 16 calibration cells" in text
     assert "Held-out MAPE" not in text
 
 
-def test_calibrate_on_rejects_a_column_the_table_lacks(capsys):
+def test_replay_options_that_cannot_hold_fail_before_any_fit(capsys):
     from sgprepro.replay.__main__ import main
 
-    for argv in (["--calibrate-on", "6"], ["--calibrate-on", "4", "8", "--write-calibration"]):
+    cases = {
+        ("--calibrate-on", "6"): "--calibrate-on=[6]: each value must be a node count",
+        ("--calibrate-on", "4", "8", "--write-calibration"): "the stored fit",
+        ("--modern", "--write-calibration"): "--write-calibration with --modern",
+    }
+    for argv, says in cases.items():
         with pytest.raises(SystemExit) as exc:
-            main(argv)
+            main(list(argv))
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
-        assert err.startswith("python -m sgprepro.replay: error: --calibrate-on=")
+        assert err.startswith("python -m sgprepro.replay: error: ")
+        assert says in err

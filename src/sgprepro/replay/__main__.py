@@ -54,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"(what paper_regime and the report read) is the {CALIBRATION_NODES}-node one; "
                 "drop one of the two options"
             )
+        if args.modern and args.write_calibration:
+            raise ValueError(
+                "--write-calibration with --modern: the modern what-if is not fitted, so there "
+                "is no calibration to write; drop one of the two options"
+            )
         if args.modern and nodes != (CALIBRATION_NODES,):
             raise ValueError(
                 f"--calibrate-on={args.calibrate_on} with --modern: the modern what-if is not "
@@ -63,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     rep = run_replay(modern=args.modern, refit=not args.modern, nodes=nodes)
     print(format_replay(rep, args.format))
-    if args.write_calibration and not args.modern:
+    if args.write_calibration:
         from sgprepro.regime import write_calibration
         from sgprepro.replay.gossip_map import write_gossip_map
 

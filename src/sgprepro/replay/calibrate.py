@@ -1,4 +1,4 @@
-"""Fit the paper-era parameters on the 4-node column of Table 1 only."""
+"""Fit the paper-era parameters on the 4-node column of Table 1 (other columns: a diagnostic)."""
 
 from __future__ import annotations
 
@@ -21,16 +21,17 @@ CALIBRATION_ITERATIONS = 200
 STARTS = ((0.12, 0.3, 0.005), (0.2, 0.45, 0.02))
 """Starting points (compute_s, efficiency, cpu_pass_s) of the deterministic multi-start fit."""
 MAX_EVALS = 160
-"""Evaluations per start (each replays the four calibration cells)."""
+"""Evaluations per start (each replays the calibration cells: four per fitted column)."""
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The fitted parameters and how well they fit the calibration column.
+    """The fitted parameters and how well they fit the calibration columns.
 
     Attributes:
         params: the three physical parameters.
-        rms_rel_error: root-mean-square relative error on the calibration cells.
+        rms_rel_error: root-mean-square relative error on the calibration cells (replays of
+            ``CALIBRATION_ITERATIONS`` iterations).
         paper: the table they were fitted to.
         nodes: the columns of the table the fit saw (empty: not fitted, e.g. the modern
             what-if's cited constants).

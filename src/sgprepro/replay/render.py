@@ -42,7 +42,7 @@ def adpsgd_ranks(rep: Replay) -> pd.DataFrame:
 
 
 def _columns(nodes: tuple[int, ...]) -> str:
-    """'the 4-node column', 'the 4-, 8-node columns'."""
+    """'the 4-node column', 'the 4- and 8-node columns'."""
     if len(nodes) == 1:
         return f"the {nodes[0]}-node column"
     return "the " + ", ".join(f"{n}-" for n in nodes[:-1]) + f" and {nodes[-1]}-node columns"
@@ -84,14 +84,18 @@ def header(rep: Replay) -> list[str]:
 def verdict(rep: Replay) -> str:
     if rep.modern:
         return "Modern what-if: no published numbers to score against."
+    fitted = rep.table[rep.table.used_for_calibration]
+    worst_fit = fitted.loc[fitted["error_pct"].abs().idxmax()]
+    in_sample = (
+        f"in-sample MAPE over the {len(fitted)} calibration cells "
+        f"{fitted['error_pct'].abs().mean():.2f}%, worst {worst_fit.algorithm}@"
+        f"{int(worst_fit.nodes)}: {worst_fit.error_pct:+.1f}%"
+    )
     if rep.held_out().empty:
-        fitted = rep.table[rep.table.used_for_calibration]
-        worst = fitted.loc[fitted["error_pct"].abs().idxmax()]
         return (
-            "Every published cell was used for calibration, so there is no held-out score: "
-            f"in-sample MAPE {fitted['error_pct'].abs().mean():.2f}%, worst cell "
-            f"{worst.algorithm}@{int(worst.nodes)}: {worst.error_pct:+.1f}%. This shows how close "
-            "the engine's programs can come to the table, not how well they predict it."
+            f"Every published cell was used for calibration, so there is no held-out score: "
+            f"{in_sample}. This shows how close the engine's programs can come to the table, "
+            "not how well they predict it."
         )
     worst = rep.worst_held_out
     met = "meets" if rep.meets_targets else "does NOT meet"
@@ -99,7 +103,8 @@ def verdict(rep: Replay) -> str:
         f"Held-out MAPE over the {len(rep.held_out())} published cells not used for "
         f"calibration: {rep.held_out_mape:.2f}%; worst held-out cell {worst.algorithm}@"
         f"{int(worst.nodes)}: {worst.error_pct:+.1f}%. The replay {met} the targets "
-        f"(MAPE <= {HELD_OUT_MAPE_TARGET:g}%, no cell worse than {HELD_OUT_MAX_TARGET:g}%)."
+        f"(MAPE <= {HELD_OUT_MAPE_TARGET:g}%, no cell worse than {HELD_OUT_MAX_TARGET:g}%). "
+        f"Fit: {in_sample}."
     )
 
 

@@ -48,7 +48,7 @@ ROWS: dict[str, RowSpec] = {
     "consensus": RowSpec("consensus/distance", "consensus distance", None, 4),
     "emulated_s_per_itr": RowSpec("time/emulated_s_per_itr", "s/itr (emulated)", None, 4),
     "paper_equiv_s_per_itr": RowSpec(
-        "time/paper_equiv_s_per_itr", "s/itr (paper-equivalent)", None, 3
+        "time/paper_equiv_s_per_itr", "s/itr (paper-equivalent, emulated)", None, 3
     ),
 }
 MAIN_ROWS: tuple[str, ...] = ("top1", "s_per_itr")
@@ -216,7 +216,8 @@ def paper_table(
 
     Returns:
         String frame: columns "algorithm", "quantity", then per node count N
-        "N nodes: measured" and, when any row has a published value, "N nodes: paper".
+        "N nodes: ours" (from this study's runs; each row's label says which clock) and, when
+        any row has a published value, "N nodes: paper".
     """
     rows = resolve_rows(rows, layout)
     stats = cell_stats(runs, layout, rows)
@@ -230,7 +231,7 @@ def paper_table(
                 s = stats[
                     (stats["algorithm"] == alg) & (stats["nodes"] == n) & (stats["row"] == name)
                 ].iloc[0]
-                rec[f"{n} nodes: measured"] = format_measured(
+                rec[f"{n} nodes: ours"] = format_measured(
                     s["mean"], s["std"], int(s["n"]), int(s["n_expected"]), spec.decimals
                 )
                 if with_paper:
@@ -424,6 +425,13 @@ def comparison_table(runs: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _clock_note(layout: Layout) -> str:
+    """How the caption names the paper-equivalent clock (empty on the raw emulated one)."""
+    if layout.time != "paper_equivalent":
+        return ""
+    return " on the paper-equivalent clock (every algorithm at the paper's compute per iteration)"
+
+
 def comparison_caption(runs: pd.DataFrame, layout: Layout) -> str:
     """At most three sentences: what the numbers are, what is emulated, how many runs."""
     sel = select_study(runs, layout)
@@ -435,7 +443,8 @@ def comparison_caption(runs: pd.DataFrame, layout: Layout) -> str:
         f"nodes of each node's own model, and the gap is {base}'s top-1 minus the algorithm's "
         "(points; ± the standard error of the difference; positive = behind). "
         f"Speed-up is {base}'s s/itr over the algorithm's, both EMULATED under the {networks} "
-        "condition, beside the paper's ratio of wall-clock times (Table 1 of Assran et al. "
+        f"condition{_clock_note(layout)}, beside the paper's ratio of wall-clock times (Table 1 "
+        "of Assran et al. "
         "2019, whose top-1 is on ImageNet and not comparable). "
         f"Runs: {counts['present']} of {counts['expected']} (algorithm, nodes, seed) present, "
         f"{counts['missing']} missing."
