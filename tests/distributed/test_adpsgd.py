@@ -72,6 +72,8 @@ def _worker(ctx, steps: int, lr: float, init_by_rank: bool):
         "x": algo.debiased().clone(),
         "local_steps": local_steps,
         "rounds": algo.summary_extra["gossip_rounds"],
+        "gradients": algo.summary_extra["gradients"],
+        "staleness": algo.summary_extra["staleness"],
         "global": int(ctx.store.add("adpsgd/gradients", 0)),
     }
 
@@ -201,6 +203,12 @@ def test_adpsgd_converges_to_the_optimum_and_to_consensus():
     assert out[0]["global"] >= n * steps
     assert sum(o["local_steps"] for o in out) >= n * steps
     assert all(o["rounds"] > 0 for o in out)
+    # every handed-over gradient was applied once, with its staleness (x's changes between the
+    # trainer's pull and the apply) recorded; averagings land between pulls and applies
+    for o in out:
+        assert len(o["staleness"]) == o["gradients"]
+        assert min(o["staleness"]) >= 0
+    assert max(max(o["staleness"]) for o in out) >= 1
 
 
 def test_adpsgd_pairwise_averaging_conserves_the_sum():

@@ -351,6 +351,10 @@ class _RealClock:
     (n - 1) x L rounds for a graph cycle of L rounds. Rounds after a rank learned the stop are
     handshakes without averaging (a flag in the message; a pair averages only if both flags say
     so), so the models are not averaged more than the asynchronous run would have.
+
+    Staleness as on the emulated clock: x's version counts its changes (a gradient applied, an
+    averaging); a gradient's staleness is the version when it is applied minus the version of the
+    x its trainer pulled before computing it.
     """
 
     def __init__(self, algo: ADPSGD, store: Any) -> None:
@@ -366,6 +370,9 @@ class _RealClock:
         self._error: BaseException | None = None
         self.rounds_done = 0
         self.gradients = 0
+        self.version = 0  # changes of x so far (under _lock)
+        self._read_version = 0  # the version of the x the trainer's next gradient is computed on
+        self.staleness: list[int] = []
         self._sent_pending: list[list[int]] = []
         self.gossip = Communicator.new_group(algo.rank, n, algo.comm.timeout_s, algo.comm.backend)
         self._thread = threading.Thread(
@@ -388,10 +395,11 @@ class _RealClock:
         stop = ticket >= a.total_grads
         w0 = time.perf_counter()
         if ticket <= a.total_grads:
-            self._handover(grad, lr, step)
+            self._handover(grad, lr, self._read_version, step)
             self.gradients += 1
         with self._lock:
             a._pull_and_look_ahead(grad, lr)
+            self._read_version = self.version
         if stop:
             self.store.set(STOP_FLAG_KEY, "1")
         return StepInfo(
@@ -411,13 +419,13 @@ class _RealClock:
             out, self._sent_pending = self._sent_pending, []
         return out
 
-    def _handover(self, grad: torch.Tensor, lr: float, step: int) -> None:
+    def _handover(self, grad: torch.Tensor, lr: float, read_version: int, step: int) -> None:
         timeout_s = self.a.comm.timeout_s
         deadline = time.perf_counter() + timeout_s
         while True:
             self._raise_if_failed()
             try:
-                self._slot.put((grad, lr), timeout=HANDOVER_POLL_S)
+                self._slot.put((grad, lr, read_version), timeout=HANDOVER_POLL_S)
                 return
             except queue.Full:
                 if time.perf_counter() > deadline:
@@ -435,11 +443,14 @@ class _RealClock:
     # -- gossip side ----------------------------------------------------------------------
     def _apply_gradient(self, wait_s: float = 0.0) -> None:
         try:
-            grad, lr = self._slot.get(timeout=wait_s) if wait_s > 0 else self._slot.get_nowait()
+            item = self._slot.get(timeout=wait_s) if wait_s > 0 else self._slot.get_nowait()
         except queue.Empty:
             return
+        grad, lr, read_version = item
         with self._lock:
+            self.staleness.append(self.version - read_version)
             self.a._apply(grad, lr)
+            self.version += 1
 
     def _stop_round(self, r: int) -> int | None:
         if self.store.check([STOP_ROUND_KEY]):
@@ -495,6 +506,7 @@ class _RealClock:
         if averaging and float(got[n]) == 1.0:
             with self._lock:
                 a.x.data.copy_((send[:n] + got[:n]).mul_(0.5))
+                self.version += 1
         with self._lock:
             self._sent_pending.extend(self.gossip.sent.take())
 
@@ -544,7 +556,12 @@ class _RealClock:
         self._raise_if_failed()
 
     def stats(self) -> dict[str, Any]:
-        return {"gradients": self.gradients, "gossip_rounds": self.rounds_done, "clock": "real"}
+        return {
+            "gradients": self.gradients,
+            "gossip_rounds": self.rounds_done,
+            "staleness": self.staleness,
+            "clock": "real",
+        }
 
 
 def matrix_run(
