@@ -19,7 +19,8 @@ re-import torch in every worker.
 - **A sweep's jobs of one size share their ranks.** With ``reuse`` (what a job of a sweep
   passes), the ranks stay, joined, after the job, and the next job of the same size runs on them
   (:class:`RankPool`): no fork, no group set-up and no teardown between jobs (at 32 ranks on 2
-  cores a run's time outside its loop fell from a median of 4.5 s to 1.8 s). Each job's function and arguments are pickled to the ranks, its keys in the store
+  cores a run's time outside its loop fell from a median of 4.5 s to 1.8 s). Each job's
+  function and arguments are pickled to the ranks, its keys in the store
   are its own, and the dataset reaches the ranks through the fork (:data:`SHARED`). A job of
   another size, a failure, an interrupt or the end of the job process ends them.
 - **Workers run as batch work.** Each worker takes the kernel's ``SCHED_BATCH`` policy (Linux):
@@ -481,7 +482,8 @@ def _join_all(procs: Sequence[mp.process.BaseProcess], seconds: float) -> None:
 class RankPool:
     """Ranks kept, joined, between the jobs of one process (a sweep's consecutive jobs of one
     size): a job then costs no fork, no group set-up and no teardown (at 32 ranks on 2
-    cores a run's time outside its loop fell from a median of 4.5 s to 1.8 s). One pool at a time, in :data:`_KEPT`; :func:`close_kept_ranks` ends it.
+    cores a run's time outside its loop fell from a median of 4.5 s to 1.8 s). One pool at a
+    time, in :data:`_KEPT`; :func:`close_kept_ranks` ends it.
 
     A job that fails or is interrupted stops every rank of the pool (the next job forks new
     ones); a rank ends with the process that forked it, as a one-job rank does."""

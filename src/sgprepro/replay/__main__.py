@@ -3,7 +3,7 @@
 python -m sgprepro.replay                 # fit the 4-node column afresh, predict 12 cells (emulated)
 python -m sgprepro.replay --modern        # the same workload on today's software (what-if)
 python -m sgprepro.replay --format markdown|csv
-python -m sgprepro.replay --write-calibration   # refresh experiments/table1_paper/calibration.json
+python -m sgprepro.replay --write-calibration   # refresh table1_paper/calibration.json
 python -m sgprepro.replay --calibrate-on 4 8      # diagnostic: fit other columns (fewer held out)
 """
 

@@ -164,8 +164,8 @@ def run_replay(
         modern: the what-if with today's software; it takes its own parameters (cited constants
             in ``workload.yaml``), not the paper-era fit.
         calibration: use these parameters.
-        refit: fit the ``nodes`` columns afresh (Nelder-Mead, tens of seconds) instead of reading the
-            stored fit (``experiments/table1_paper/calibration.json``, written by
+        refit: fit the ``nodes`` columns afresh (Nelder-Mead, tens of seconds) instead of reading
+            the stored fit (``experiments/table1_paper/calibration.json``, written by
             ``python -m sgprepro.replay --write-calibration``).
         nodes: the columns a refit sees (the 4-node column by default; others are a diagnostic:
             with every column fitted there are no held-out cells).
