@@ -44,3 +44,9 @@ def experiments_dir() -> Path:
 def study_dir(study: str) -> Path:
     """``experiments/<study>/``."""
     return experiments_dir() / study
+
+
+def shipped_studies() -> list[str]:
+    """The studies in ``experiments/`` (folders holding a ``layout.yaml``)."""
+    root = experiments_dir()
+    return sorted(p.parent.name for p in root.glob("*/layout.yaml")) if root.is_dir() else []

@@ -88,27 +88,60 @@ class _CountingLoader:  # module level: picklable
         return OmegaConf.create({"overrides": list(sweep_overrides), "n": len(self.calls)})
 
 
+def _check(once, master, seeds) -> list:
+    once.checking = True
+    try:
+        return [once.load_sweep_config(master, [f"seed={s}"]) for s in seeds]
+    finally:
+        once.checking = False
+
+
 def test_a_checked_config_is_handed_to_its_launch_once(monkeypatch) -> None:
     loader = _CountingLoader()
     once = sweeper_mod._ComposeOnce(loader)
     master = OmegaConf.create({})
-    checked = [once.load_sweep_config(master, [f"seed={s}"]) for s in (0, 1)]  # the batch check
+    checked = _check(once, master, (0, 1))  # the batch check
     launched = [once.load_sweep_config(master, [f"seed={s}"]) for s in (0, 1)]  # the launches
     assert loader.calls == [("seed=0",), ("seed=1",)]
     assert [a is b for a, b in zip(checked, launched, strict=True)] == [True, True]
-    # asked again (a cell listed twice in a sweep): composed afresh, not the launched object
+    # asked again after its launch: composed afresh, not the launched object
     again = once.load_sweep_config(master, ["seed=0"])
     assert again is not launched[0]
     assert len(loader.calls) == 3
     assert once.other == "delegated"  # everything else is the wrapped loader's
+    # a cell listed twice (seed=0,0): two checked configs, one for each launch
+    twice = _check(once, master, (0, 0))
+    first, second = (once.load_sweep_config(master, ["seed=0"]) for _ in range(2))
+    assert first is twice[0] and second is twice[1] and first is not second
     # pickled (the SLURM launcher sends itself to its jobs): the loader, without kept configs
-    once.load_sweep_config(master, ["seed=2"])
+    _check(once, master, (2,))
     copy = pickle.loads(pickle.dumps(once))
     assert copy._kept == {}
     assert copy._loader.calls == loader.calls
     # beyond MAX_KEPT cells, a cell's launch composes it again (memory stays bounded)
     monkeypatch.setattr(sweeper_mod, "MAX_KEPT", 1)
     bounded = sweeper_mod._ComposeOnce(_CountingLoader())
-    for s in (0, 1, 0, 1):
+    _check(bounded, master, (0, 1))
+    for s in (0, 1):
         bounded.load_sweep_config(master, [f"seed={s}"])
     assert bounded._loader.calls == [("seed=0",), ("seed=1",), ("seed=1",)]
+
+
+def test_a_repeated_cell_runs_twice_and_a_bad_sweep_keeps_the_earlier_record(tmp_path) -> None:
+    """seed=0,0 is two cells; a sweep that does not compose writes nothing into the folder of
+    an earlier sweep (Hydra's basic sweeper replaced its multirun.yaml before checking)."""
+    sweep = tmp_path / "sweep"
+    code = (
+        "import sys; sys.argv = ['sgprepro-train', '-m', 'nodes=4', 'seed=0,0', "
+        f"'dry_run=true', 'hydra.sweep.dir={sweep}']\n"
+        "from sgprepro.cli import train; train()"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("would launch sgp on nodes=") == 2
+    record = (sweep / "multirun.yaml").read_text()
+    bad = code.replace("'seed=0,0'", "'algorithm=sgp,nosuch'")
+    proc = _run(bad)
+    assert proc.returncode != 0
+    assert "nosuch" in proc.stderr
+    assert (sweep / "multirun.yaml").read_text() == record

@@ -137,3 +137,54 @@ def test_attempts_are_never_runs(tmp_path) -> None:
     shutil.copytree(old, only_attempts / "x" / "attempts" / "1")
     with pytest.raises(NoRunsError):
         write_report(only_attempts, tmp_path / "r", STUDY_DIR, formats=())
+
+
+def _refused(argv: list[str], capsys, says: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, err
+    assert err.startswith("error: --"), err
+    assert says in err, err
+    assert err.endswith("nothing was written"), err
+
+
+def test_an_out_that_is_a_file_is_refused_and_kept(tmp_path, capsys) -> None:
+    out = tmp_path / "notes.txt"
+    out.write_text("my notes\n")
+    before = snapshot(tmp_path)
+    _refused(_args(FIXTURE_RUNS, out), capsys, "is a file")
+    assert snapshot(tmp_path) == before
+    assert out.read_text() == "my notes\n"
+
+
+def test_an_out_folder_that_is_not_a_report_is_refused_and_kept(tmp_path, capsys) -> None:
+    """A folder holding other reports (or anything else) is never replaced as a whole."""
+    out = tmp_path / "reports"
+    (out / "table1_scaled").mkdir(parents=True)
+    (out / "table1_scaled" / "provenance.json").write_text("{}\n")
+    (out / "draft.md").write_text("a draft\n")
+    before = snapshot(tmp_path)
+    _refused(_args(FIXTURE_RUNS, out), capsys, "is not an earlier report")
+    assert snapshot(tmp_path) == before
+
+
+def test_an_out_holding_the_runs_is_refused(tmp_path, old_report, capsys) -> None:
+    runs = old_report / "runs"
+    shutil.copytree(FIXTURE_RUNS, runs)
+    before = snapshot(tmp_path)
+    _refused(_args(runs, old_report), capsys, "is or holds the runs folder")
+    assert snapshot(tmp_path) == before
+
+
+def test_study_dpi_and_formats_are_checked_before_anything_is_read(
+    tmp_path, old_report, capsys
+) -> None:
+    before = snapshot(tmp_path)
+    no_layout = tmp_path / "study"
+    no_layout.mkdir()
+    argv = _args(FIXTURE_RUNS, old_report)
+    _refused([*argv[:2], "--study", str(no_layout), *argv[4:]], capsys, "table1_scaled")
+    _refused([*argv, "--dpi", "0"], capsys, "--dpi=0: must be a positive")
+    _refused([*argv[:-2], "--formats", "png,jpgg"], capsys, "jpgg is not a figure format")
+    no_layout.rmdir()
+    assert snapshot(tmp_path) == before

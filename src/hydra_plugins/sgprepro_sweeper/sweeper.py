@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
@@ -25,16 +26,19 @@ MAX_KEPT = 4096  # cells whose checked config is kept for their launch; beyond, 
 
 
 class _ComposeOnce:
-    """A config loader that hands each checked cell config to the cell's launch once.
+    """A config loader that hands each cell config composed by the check to the cell's launch.
 
-    Every other attribute is the wrapped loader's. ``load_sweep_config`` keeps what it composes
-    (up to ``MAX_KEPT`` cells); the next request for the same overrides gets that object (not a
-    copy: nothing else holds it) and forgets it, so a cell listed twice is composed afresh.
+    Every other attribute is the wrapped loader's. While ``checking`` (the sweeper's check of a
+    batch), ``load_sweep_config`` composes and keeps what it composed (up to ``MAX_KEPT`` cells),
+    in order per overrides; outside it (a launch), it hands over the oldest kept config for the
+    overrides (not a copy: nothing else holds it) and forgets it, or composes afresh. A cell listed
+    twice is composed twice by the check, so each launch gets an object of its own.
     """
 
     def __init__(self, loader: Any) -> None:
         self._loader = loader
-        self._kept: dict[tuple[str, ...], DictConfig] = {}
+        self._kept: dict[tuple[str, ...], list[DictConfig]] = {}
+        self.checking = False
 
     def __getattr__(self, name: str) -> Any:
         if name == "_loader":  # not set yet (while unpickling): not the wrapped loader's either
@@ -49,17 +53,23 @@ class _ComposeOnce:
         self, master_config: DictConfig, sweep_overrides: Sequence[str]
     ) -> DictConfig:
         key = tuple(sweep_overrides)
-        kept = self._kept.pop(key, None)
-        if kept is not None:
-            return kept
+        if not self.checking:
+            kept = self._kept.get(key)
+            if kept:
+                cfg = kept.pop(0)
+                if not kept:
+                    del self._kept[key]
+                return cfg
         cfg = self._loader.load_sweep_config(master_config, list(sweep_overrides))
-        if len(self._kept) < MAX_KEPT:
-            self._kept[key] = cfg
+        if self.checking and sum(len(v) for v in self._kept.values()) < MAX_KEPT:
+            self._kept.setdefault(key, []).append(cfg)
         return cfg
 
 
 class ComposeOnceSweeper(BasicSweeper):
-    """Hydra's basic sweeper whose launcher reuses the configs composed by the batch check."""
+    """Hydra's basic sweeper whose launcher reuses the configs composed by the check, and which
+    checks every cell before it writes anything (the basic sweeper writes the sweep folder's
+    ``multirun.yaml`` first, so a sweep that fails to compose replaced an earlier sweep's)."""
 
     def setup(
         self,
@@ -68,8 +78,30 @@ class ComposeOnceSweeper(BasicSweeper):
         task_function: TaskFunction,
         config: DictConfig,
     ) -> None:
+        self._once = _ComposeOnce(hydra_context.config_loader)
+        self._checked = False
         once = HydraContext(
-            config_loader=_ComposeOnce(hydra_context.config_loader),  # type: ignore[arg-type]
+            config_loader=self._once,  # type: ignore[arg-type]
             callbacks=hydra_context.callbacks,
         )
         super().setup(hydra_context=once, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        assert self.hydra_context is not None
+        params = [*self._parse_config(), *arguments]
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        for batch in self.split_arguments(parser.parse_overrides(params), self.max_batch_size):
+            self._check(batch)
+        self._checked = True
+        return super().sweep(arguments)
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        if not self._checked:  # every batch was checked before anything was written
+            self._check(batch)
+
+    def _check(self, batch: Sequence[Sequence[str]]) -> None:
+        self._once.checking = True
+        try:
+            super().validate_batch_is_legal(batch)
+        finally:
+            self._once.checking = False

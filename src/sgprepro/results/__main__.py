@@ -41,6 +41,55 @@ def _study(value: str) -> Path:
     return study_dir(value)
 
 
+REPORT_MARK = "provenance.json"
+"""Every report folder holds this file; a folder without it is not replaced."""
+
+
+def check_args(args: argparse.Namespace, formats: tuple[str, ...]) -> str | None:
+    """What is wrong with the arguments before anything is read or written, as one line
+    naming the option, the value, the rule and a fix; None when nothing is."""
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        return (
+            f"--out={out}: is a file, and a report is a folder of its own; give a new folder "
+            f"or an earlier report's, e.g. --out reports/{out.stem}"
+        )
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT_MARK).is_file():
+        return (
+            f"--out={out}: holds files but no {REPORT_MARK}, so it is not an earlier report and "
+            "would be replaced as a whole; give a new folder or an earlier report's, e.g. "
+            f"--out {out / 'report'}"
+        )
+    if args.runs is not None and args.source is None:
+        runs, target = args.runs.resolve(), out.resolve()
+        if target == runs or target in runs.parents:
+            return (
+                f"--out={out}: is or holds the runs folder --runs={args.runs}, which the report "
+                "would replace; write the report elsewhere, e.g. --out reports/<study>"
+            )
+    layout = args.study / "layout.yaml"
+    if not layout.is_file():
+        from sgprepro.paths import shipped_studies
+
+        return (
+            f"--study={args.study}: no layout.yaml there; give a study folder holding one, or "
+            f"the name of a shipped study: {', '.join(shipped_studies())}"
+        )
+    if args.dpi < 1:
+        return f"--dpi={args.dpi}: must be a positive number of dots per inch, e.g. --dpi 150"
+    if formats:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        known = FigureCanvasBase.get_supported_filetypes()
+        bad = [f for f in formats if f not in known]
+        if bad:
+            return (
+                f"--formats={args.formats}: {', '.join(bad)} is not a figure format matplotlib "
+                f"writes; use some of {', '.join(sorted(known))} ('' for none), e.g. png,pdf"
+            )
+    return None
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -94,6 +143,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
     if args.runs is None and args.source is None:
         parser.error("give --runs <dir> or --source wandb:<entity>/<project>")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    problem = check_args(args, formats)
+    if problem:
+        print(f"error: {problem}; nothing was written", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         replay = gossip = None
         if args.replay_paper:

@@ -187,6 +187,8 @@ def replace_dir(new: Path, target: Path) -> None:
     if not target.exists():
         new.rename(target)
         return
+    if not target.is_dir():
+        raise NotADirectoryError(f"{target} is a file, not a report folder; nothing replaced")
     if _exchange(new, target):
         shutil.rmtree(new)  # now the old content
         return
