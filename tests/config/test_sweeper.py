@@ -112,7 +112,9 @@ def test_a_checked_config_is_handed_to_its_launch_once(monkeypatch) -> None:
     # a cell listed twice (seed=0,0): two checked configs, one for each launch
     twice = _check(once, master, (0, 0))
     first, second = (once.load_sweep_config(master, ["seed=0"]) for _ in range(2))
-    assert first is twice[0] and second is twice[1] and first is not second
+    assert first is twice[0]
+    assert second is twice[1]
+    assert first is not second
     # pickled (the SLURM launcher sends itself to its jobs): the loader, without kept configs
     _check(once, master, (2,))
     copy = pickle.loads(pickle.dumps(once))
