@@ -20,8 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sgprepro.configstore import register_configs, writable_schema
-from sgprepro.data import DataError, DataSpec, check_batch, validate_data_spec
-from sgprepro.models import validate_model_spec
+from sgprepro.data import DataError, DataSpec, check_batch, input_shape_of, validate_data_spec
+from sgprepro.models import ModelError, check_model_input, validate_model_spec
 from sgprepro.schema import (
     AlgorithmConfig,
     CommConfig,
@@ -245,6 +245,12 @@ def _check_host(c: Config, host: HostFacts) -> None:
             "one machine)"
         )
     launched_here = not host.slurm_task and host.world_size is None
+    if launched_here and c.comm.gpus_per_rank > 0 and not host.cuda:
+        raise _err(
+            f"comm.gpus_per_rank={c.comm.gpus_per_rank}: this machine has no CUDA device for "
+            "the ranks it would start; use comm.gpus_per_rank=0 (CPU) here, or launch on GPU "
+            "machines (hydra/launcher=slurm, torchrun)"
+        )
     local = launched_here and c.comm.gpus_per_rank == 0
     bound = c.comm.max_nodes_per_core
     if local and bound > 0 and c.nodes > bound * host.cpu_cores:
@@ -272,6 +278,8 @@ def validate(
     """
     c = to_config(cfg)
     check_folder_name("study", c.study, "study name", "my_study")
+    if c.algorithm.variant:  # the row's name in run folders and tables (empty: the algorithm's)
+        check_folder_name("algorithm.variant", c.algorithm.variant, "variant name", "sgp_2peer")
     if c.nodes < 2:
         raise _err(f"nodes={c.nodes}: decentralized training needs at least 2 nodes; use nodes=4")
     if c.comm.max_nodes_per_core < 0:
@@ -327,14 +335,15 @@ def _check_model_and_data(c: Config, check_paths: bool) -> None:
             ("model.cnn_channels", m.cnn_channels, m.cnn_channels >= 1, "must be >= 1", 32),
             ("model.mlp_hidden", m.mlp_hidden, m.mlp_hidden >= 1, "must be >= 1", 32),
             ("model.mlp_layers", m.mlp_layers, m.mlp_layers >= 0, "must be >= 0", 1),
-            ("model.resnet20_width", m.resnet20_width, m.resnet20_width >= 1, "must be >= 1", 16),
+            ("model.resnet20_width", m.resnet20_width, m.resnet20_width >= 2, "must be >= 2", 16),
         )
     )
     try:
         validate_model_spec(c.model)
         if check_paths or c.data.name not in ("cifar10", "imagenet"):  # the folder datasets
             validate_data_spec(c.data)
-    except (DataError, ValueError) as exc:
+        check_model_input(c.model, input_shape_of(c.data))
+    except (DataError, ModelError, ValueError) as exc:
         raise _err(str(exc).splitlines()[0]) from exc
     n_train = train_samples(c.data)
     if n_train is not None:
@@ -392,10 +401,11 @@ def _check_optim(c: Config) -> None:
             f"{o.schedule_epochs}: the warm-up is on the same clock and must fit in it, or the "
             "learning rate never reaches its peak; use optim.warmup_epochs=5"
         )
-    if any(not (math.isfinite(m) and m >= 0) for m in o.milestones):
+    if any(not (math.isfinite(m) and 0 <= m <= o.schedule_epochs) for m in o.milestones):
         raise _err(
-            f"optim.milestones={list(o.milestones)}: epochs on the optim.schedule_epochs clock, "
-            "each >= 0; use optim.milestones=[30,60,80]"
+            f"optim.milestones={list(o.milestones)}: epochs on the optim.schedule_epochs clock "
+            f"({o.schedule_epochs:g}), each in [0, {o.schedule_epochs:g}] (a later one never "
+            "takes effect); use optim.milestones=[30,60,80]"
         )
     if o.nesterov and o.momentum == 0:
         raise _err(
@@ -456,6 +466,27 @@ def _check_comm_train_logger(c: Config) -> None:
                 1000,
             ),
             ("train.max_steps", t.max_steps, t.max_steps >= 0, "must be >= 0 (0: no cap)", 0),
+            (
+                "train.eval_subset",
+                t.eval_subset,
+                t.eval_subset >= 0,
+                "validation samples of mid-run evaluations, >= 0 (0: all of them)",
+                0,
+            ),
+            (
+                "slurm.timeout_min",
+                c.slurm.timeout_min,
+                c.slurm.timeout_min >= 1,
+                "minutes a job may run, >= 1",
+                4320,
+            ),
+            (
+                "slurm.gpus_per_node",
+                c.slurm.gpus_per_node,
+                c.slurm.gpus_per_node >= 0,
+                "must be >= 0",
+                8,
+            ),
             (
                 "train.checkpoint_every_epochs",
                 t.checkpoint_every_epochs,

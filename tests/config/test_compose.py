@@ -27,11 +27,16 @@ def _group_options() -> list[tuple[str, str]]:
     return [(g, o) for g in groups for o in _options(g)]
 
 
+IMAGE_MODELS = {"resnet20": "cifar10", "resnet50": "imagenet"}
+
+
 def _compatible(group: str, option: str) -> list[str]:
     """Overrides an option needs to form a valid job (graphs are tied to algorithms)."""
     if group == "topology":
         name = yaml.safe_load((CONF / group / f"{option}.yaml").read_text())["name"]
         return ["algorithm=dpsgd"] if name == "bipartite_exponential" else ["algorithm=sgp"]
+    if group == "model" and option in IMAGE_MODELS:  # they take images, not MNIST-1D's sequences
+        return [f"data={IMAGE_MODELS[option]}"]
     return []
 
 

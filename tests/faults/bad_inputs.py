@@ -192,10 +192,17 @@ CASES: tuple[Case, ...] = (
         "use model.mlp_layers=1",
     ),
     case(
-        "nodes=4 model=resnet20 model.resnet20_width=0",
-        "model.resnet20_width=0",
-        ">= 1",
+        "nodes=4 model=resnet20 model.resnet20_width=1",
+        "model.resnet20_width=1",
+        ">= 2",
         "use model.resnet20_width=16",
+    ),
+    case(
+        "nodes=4 model=resnet20",
+        "model.name=resnet20",
+        "input shape (1, 40)",
+        "image (C, H, W)",
+        "pick a matching data.name or model.name=mlp",
     ),
     # -- the recipe
     case("nodes=4 optim.ref_batch=0", "optim.ref_batch=0", ">= 1", "use optim.ref_batch=256"),
@@ -229,12 +236,48 @@ CASES: tuple[Case, ...] = (
     case(
         "nodes=4 optim.milestones=[-5]",
         "optim.milestones=[-5",
-        ">= 0",
+        "each in [0, 90]",
+        "use optim.milestones=[30,60,80]",
+    ),
+    case(
+        "nodes=4 optim.milestones=[30,60,120]",
+        "optim.milestones=[30.0, 60.0, 120.0]",
+        "never takes effect",
         "use optim.milestones=[30,60,80]",
     ),
     case("nodes=4 optim.milestones=[abc]", "optim.milestones=[abc]", "Error merging override"),
     # -- the run itself
     case("nodes=4 seed=-1", "seed=-1", ">= 0", "use seed=0"),
+    case(
+        "nodes=4 algorithm.variant=../../escaped",
+        "algorithm.variant=../../escaped",
+        "folder name",
+        "use algorithm.variant=sgp_2peer",
+    ),
+    case(
+        "nodes=4 train.eval_subset=-5",
+        "train.eval_subset=-5",
+        ">= 0",
+        "use train.eval_subset=0",
+    ),
+    case(
+        "nodes=4 slurm.timeout_min=0",
+        "slurm.timeout_min=0",
+        ">= 1",
+        "use slurm.timeout_min=4320",
+    ),
+    case(
+        "nodes=4 comm.gpus_per_rank=2",
+        "comm.gpus_per_rank=2",
+        "no CUDA device",
+        "use comm.gpus_per_rank=0",
+    ),
+    case(
+        "nodes=4 algorithm=adpsgd algorithm.gossip_margin_rounds=-1",
+        "algorithm.gossip_margin_rounds=-1",
+        ">= 0",
+        "use algorithm.gossip_margin_rounds=0",
+    ),
     case("nodes=4 seed=abc", "seed=abc", "Error merging override"),
     case("nodes=4 train.log_every=0", "train.log_every=0", ">= 1", "use train.log_every=20"),
     case(

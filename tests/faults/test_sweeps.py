@@ -32,6 +32,7 @@ def _sweep(task: list[str], params: dict | None = None, study: str = "adhoc"):
         (["study=a,../../b"], None, "adhoc", "study=../../b: a study name"),
         ([], {"study": "a,b/c"}, "adhoc", "study=b/c: a study name"),
         (["network.name=ok,.."], None, "adhoc", "network.name=..: a network condition"),
+        (["algorithm.variant=ok,../x"], None, "adhoc", "use algorithm.variant=sgp_2peer"),
         (
             ["train.inject_fault=../../../../etc"],
             None,

@@ -113,6 +113,11 @@ class ADPSGD(Algorithm):
                 f"algorithm.schedule_compute_s={config.schedule_compute_s}: must be > 0; use "
                 "your measured compute seconds per iteration, e.g. 0.005"
             )
+        if config.gossip_margin_rounds < 0:
+            raise ValueError(
+                f"algorithm.gossip_margin_rounds={config.gossip_margin_rounds}: must be >= 0 "
+                "(0: (n - 1) x the graph's cycle + 2 rounds); use algorithm.gossip_margin_rounds=0"
+            )
         if config.max_rounds_per_gradient < 1:
             raise ValueError(
                 f"algorithm.max_rounds_per_gradient={config.max_rounds_per_gradient}: must be "

@@ -14,6 +14,7 @@ from sgprepro.lazy import lazy_getattr
 
 _WHERE = {
     "build_dataset": "build",
+    "input_shape_of": "build",
     "ShardLoader": "sharding",
     "batches_per_epoch": "sharding",
     "check_batch": "sharding",

@@ -13,9 +13,23 @@ from sgprepro.data.synthetic import synthetic_datasets
 LOG = logging.getLogger(__name__)
 
 
+_SHAPES: dict[str, tuple[int, ...]] = {
+    "mnist1d": (1, SEQ_LENGTH),
+    "cifar10": (3, 32, 32),
+    "imagenet": (3, 224, 224),  # after the crop of the training and validation transforms
+}
+
+
+def input_shape_of(spec: DataSpec) -> tuple[int, ...]:
+    """The shape of one input of the dataset ``spec`` names, without reading any data."""
+    if spec.name == "synthetic":
+        return (spec.synthetic_channels, *(spec.synthetic_size,) * spec.synthetic_dims)
+    return _SHAPES[spec.name]
+
+
 def _build_mnist1d(spec: DataSpec) -> DatasetPair:
     train, val = mnist1d_datasets(spec.num_samples, spec.train_split, spec.seed, spec.root)
-    return DatasetPair(train, val, num_classes=MNIST1D_CLASSES, input_shape=(1, SEQ_LENGTH))
+    return DatasetPair(train, val, num_classes=MNIST1D_CLASSES, input_shape=input_shape_of(spec))
 
 
 def _build_cifar10(spec: DataSpec) -> DatasetPair:
@@ -23,7 +37,7 @@ def _build_cifar10(spec: DataSpec) -> DatasetPair:
 
     assert spec.root is not None  # checked by validate_data_spec
     train, val = cifar10_datasets(spec.root, spec.download)
-    return DatasetPair(train, val, num_classes=10, input_shape=(3, 32, 32))
+    return DatasetPair(train, val, num_classes=10, input_shape=input_shape_of(spec))
 
 
 def _build_imagenet(spec: DataSpec) -> DatasetPair:
@@ -32,12 +46,11 @@ def _build_imagenet(spec: DataSpec) -> DatasetPair:
     assert spec.root is not None  # checked by validate_data_spec
     train, val = imagenet_datasets(spec.root)
     num_classes = len(train.classes)  # type: ignore[attr-defined]
-    return DatasetPair(train, val, num_classes=num_classes, input_shape=(3, 224, 224))
+    return DatasetPair(train, val, num_classes=num_classes, input_shape=input_shape_of(spec))
 
 
 def _build_synthetic(spec: DataSpec) -> DatasetPair:
-    spatial = (spec.synthetic_size,) * spec.synthetic_dims
-    input_shape = (spec.synthetic_channels, *spatial)
+    input_shape = input_shape_of(spec)
     train, val = synthetic_datasets(
         spec.num_samples, spec.train_split, input_shape, spec.synthetic_classes, spec.seed
     )

@@ -11,6 +11,7 @@ from sgprepro.lazy import lazy_getattr
 
 _WHERE = {
     "build_model": "build",
+    "check_model_input": "build",
     "validate_model_spec": "build",
     "BasicBlock": "resnet",
     "CifarResNet": "resnet",

@@ -26,8 +26,23 @@ def _require_dims(spec: ModelSpec, input_shape: tuple[int, ...], dims: int, what
         )
 
 
+_INPUT_DIMS: dict[str, tuple[int, str]] = {
+    "mnist1d_cnn": (2, "1-D (C, L)"),
+    "resnet20": (3, "image (C, H, W)"),
+    "resnet50": (3, "image (C, H, W)"),
+}
+"""Models that take inputs of one rank only (the MLP flattens any)."""
+
+
+def check_model_input(spec: ModelSpec, input_shape: tuple[int, ...]) -> None:
+    """Raise ``ModelError`` when ``spec``'s model cannot take inputs of ``input_shape``."""
+    need = _INPUT_DIMS.get(spec.name)
+    if need is not None:
+        _require_dims(spec, input_shape, *need)
+
+
 def _mnist1d_cnn(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
-    _require_dims(spec, input_shape, 2, "1-D (C, L)")
+    check_model_input(spec, input_shape)
     if spec.cnn_channels < 1:
         raise ModelError(f"model.cnn_channels={spec.cnn_channels}: must be >= 1; set it to 32")
     channels, length = input_shape
@@ -46,14 +61,14 @@ def _mlp(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.
 
 
 def _resnet20(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
-    _require_dims(spec, input_shape, 3, "image (C, H, W)")
+    check_model_input(spec, input_shape)
     if spec.resnet20_width < 2:
         raise ModelError(f"model.resnet20_width={spec.resnet20_width}: must be >= 2; set it to 16")
     return CifarResNet(input_shape[0], num_classes, blocks_per_stage=3, width=spec.resnet20_width)
 
 
 def _resnet50(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
-    _require_dims(spec, input_shape, 3, "image (C, H, W)")
+    check_model_input(spec, input_shape)
     if input_shape[0] != 3:
         raise ModelError(
             f"model.name=resnet50 with input shape {input_shape}: torchvision's ResNet-50 takes "

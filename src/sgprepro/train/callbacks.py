@@ -23,7 +23,9 @@ BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 FOLDER_KEYS: dict[str, tuple[str, str]] = {
     "study": ("study name", "my_study"),
     "network.name": ("network condition", "eth_10g"),
+    "algorithm.variant": ("variant name", "sgp_2peer"),  # may be empty: the algorithm's name
 }
+MAY_BE_EMPTY = frozenset({"algorithm.variant"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def check_sweep_folders(config: DictConfig) -> None:
     swept = sweep_values(config)
     for key, (what, example) in FOLDER_KEYS.items():
         for value in [OmegaConf.select(config, key, default=None), *swept.get(key, [])]:
+            if key in MAY_BE_EMPTY and value in (None, ""):
+                continue
             check_folder_name(key, value, what, example)
     excluded = set(
         OmegaConf.select(config, "hydra.job.config.override_dirname.exclude_keys", default=None)
