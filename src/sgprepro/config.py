@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sgprepro.configstore import register_configs, writable_schema
 from sgprepro.data import DataError, DataSpec, check_batch, input_shape_of, validate_data_spec
-from sgprepro.models import ModelError, check_model_input, validate_model_spec
+from sgprepro.models import MIN_RESNET20_WIDTH, ModelError, check_model_input, validate_model_spec
 from sgprepro.schema import (
     AlgorithmConfig,
     CommConfig,
@@ -335,7 +335,13 @@ def _check_model_and_data(c: Config, check_paths: bool) -> None:
             ("model.cnn_channels", m.cnn_channels, m.cnn_channels >= 1, "must be >= 1", 32),
             ("model.mlp_hidden", m.mlp_hidden, m.mlp_hidden >= 1, "must be >= 1", 32),
             ("model.mlp_layers", m.mlp_layers, m.mlp_layers >= 0, "must be >= 0", 1),
-            ("model.resnet20_width", m.resnet20_width, m.resnet20_width >= 2, "must be >= 2", 16),
+            (
+                "model.resnet20_width",
+                m.resnet20_width,
+                m.resnet20_width >= MIN_RESNET20_WIDTH,
+                f"must be >= {MIN_RESNET20_WIDTH}",
+                16,
+            ),
         )
     )
     try:

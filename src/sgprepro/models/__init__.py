@@ -12,6 +12,7 @@ from sgprepro.lazy import lazy_getattr
 _WHERE = {
     "build_model": "build",
     "check_model_input": "build",
+    "MIN_RESNET20_WIDTH": "build",
     "validate_model_spec": "build",
     "BasicBlock": "resnet",
     "CifarResNet": "resnet",

@@ -26,6 +26,9 @@ def _require_dims(spec: ModelSpec, input_shape: tuple[int, ...], dims: int, what
         )
 
 
+MIN_RESNET20_WIDTH = 2
+"""The narrowest first stage the CIFAR ResNet-20 builder accepts (validation uses it too)."""
+
 _INPUT_DIMS: dict[str, tuple[int, str]] = {
     "mnist1d_cnn": (2, "1-D (C, L)"),
     "resnet20": (3, "image (C, H, W)"),
@@ -62,8 +65,11 @@ def _mlp(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.
 
 def _resnet20(spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     check_model_input(spec, input_shape)
-    if spec.resnet20_width < 2:
-        raise ModelError(f"model.resnet20_width={spec.resnet20_width}: must be >= 2; set it to 16")
+    if spec.resnet20_width < MIN_RESNET20_WIDTH:
+        raise ModelError(
+            f"model.resnet20_width={spec.resnet20_width}: must be >= {MIN_RESNET20_WIDTH}; "
+            "set it to 16"
+        )
     return CifarResNet(input_shape[0], num_classes, blocks_per_stage=3, width=spec.resnet20_width)
 
 
