@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from sgprepro.results.report import NoRunsError, write_report
+from sgprepro.results.report import REPORT_MARK, NoRunsError, write_report
 
 EXIT_BAD_INPUT = 2
 
@@ -39,10 +39,6 @@ def _study(value: str) -> Path:
     from sgprepro.paths import study_dir
 
     return study_dir(value)
-
-
-REPORT_MARK = "provenance.json"
-"""Every report folder holds this file; a folder without it is not replaced."""
 
 
 def check_args(args: argparse.Namespace, formats: tuple[str, ...]) -> str | None:

@@ -178,6 +178,10 @@ def _exchange(a: Path, b: Path) -> bool:
     return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
+REPORT_MARK = "provenance.json"
+"""Every report folder holds this file; the CLI replaces no non-empty folder without it."""
+
+
 def replace_dir(new: Path, target: Path) -> None:
     """Put folder `new` in place of `target` (which may not exist), as one rename where possible.
 
@@ -355,7 +359,7 @@ def _write_files(
         files.extend(out_dir / p.name for p in save_figure(fig, build, name, formats, dpi))
 
     prov = provenance(collected, layout, label, captions)
-    write("provenance.json", json.dumps(prov, indent=2, default=str) + "\n")
+    write(REPORT_MARK, json.dumps(prov, indent=2, default=str) + "\n")
     md = to_markdown(main, captions["table"])
     return Report(
         collected=collected, table=main, caption=captions["table"], markdown=md, files=tuple(files)
