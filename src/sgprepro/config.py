@@ -9,6 +9,8 @@ any worker starts. Algorithm-specific rules are asked of the algorithm's class
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -122,6 +124,33 @@ def train_samples(data: DataSpec) -> int | None:
     return None
 
 
+def _unknown_key(node: DictConfig, path: str = "") -> ConfigError | None:
+    """The first key of ``node`` that is not a field of its schema dataclass (``+optim.lr=0.1``
+    adds one; the schema would drop it silently), as a ConfigError naming it; else None."""
+    kind = OmegaConf.get_type(node)
+    if kind is None or not dataclasses.is_dataclass(kind):
+        return None  # a plain dict (e.g. topology.peers_schedule): any key is data
+    fields = [f.name for f in dataclasses.fields(kind)]
+    for key in map(str, node):
+        name = f"{path}{key}"
+        if key not in fields:
+            value = node._get_node(key)
+            shown = OmegaConf.to_yaml(value).strip() if isinstance(value, DictConfig) else value
+            group = path.rstrip(".") or "the config"
+            near = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.5)
+            fix = f"set {path}{near[0]} instead (without +)" if near else "remove it"
+            return _err(
+                f"{name}={shown}: not a setting of {group} (its settings: {', '.join(fields)}); "
+                f"{fix}"
+            )
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            found = _unknown_key(child, f"{name}.")
+            if found is not None:
+                return found
+    return None
+
+
 def to_config(cfg: DictConfig | Config) -> Config:
     """DictConfig -> Config (runs each dataclass's own checks); errors become ConfigError."""
     if isinstance(cfg, Config):
@@ -130,6 +159,9 @@ def to_config(cfg: DictConfig | Config) -> Config:
         raise _err(
             "nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
         )
+    unknown = _unknown_key(cfg)
+    if unknown is not None:
+        raise unknown
     try:
         out = OmegaConf.to_object(cfg)
     except (ValueError, TypeError) as exc:
@@ -423,7 +455,10 @@ def _check_optim(c: Config) -> None:
 def _check_comm_train_logger(c: Config) -> None:
     """Communication, the training loop, the logger and an injected fault."""
     if c.comm.backend not in ("auto", "gloo", "nccl"):
-        raise _err(f"comm.backend={c.comm.backend!r}: must be auto, gloo or nccl")
+        raise _err(
+            f"comm.backend={c.comm.backend!r}: must be auto, gloo or nccl; use comm.backend=auto "
+            "(nccl with CUDA, else gloo)"
+        )
     for key, val, fix in (
         ("comm.timeout_s", c.comm.timeout_s, 120),
         ("comm.job_timeout_s", c.comm.job_timeout_s, 3600),
@@ -511,7 +546,8 @@ def _check_comm_train_logger(c: Config) -> None:
     )
     if c.logger.wandb_mode not in ("auto", "online", "offline", "disabled"):
         raise _err(
-            f"logger.wandb_mode={c.logger.wandb_mode!r}: must be auto, online, offline or disabled"
+            f"logger.wandb_mode={c.logger.wandb_mode!r}: must be auto, online, offline or "
+            "disabled; use logger.wandb_mode=auto (online when logged in, else offline)"
         )
     if c.logger.wandb_mode != "disabled" and not c.logger.project:
         raise _err(
@@ -519,7 +555,10 @@ def _check_comm_train_logger(c: Config) -> None:
             "(or logger=disabled)"
         )
     if c.logger.progress not in ("auto", "on", "off"):
-        raise _err(f"logger.progress={c.logger.progress!r}: must be auto, on or off")
+        raise _err(
+            f"logger.progress={c.logger.progress!r}: must be auto, on or off; use "
+            "logger.progress=auto (a bar on a terminal)"
+        )
     try:
         fault = parse_fault(c.train.inject_fault)
     except ValueError as exc:

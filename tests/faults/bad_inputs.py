@@ -78,6 +78,14 @@ CASES: tuple[Case, ...] = (
         "torchrun --nnodes 4",
         host=under_torchrun(2),
     ),
+    case("nodes=4 +foo=1", "foo=1", "not a setting of the config", "remove it"),
+    case("nodes=4 +optim.lr=0.1", "optim.lr=0.1", "not a setting of optim", "lr_per_ref_batch"),
+    case(
+        "nodes=4 +optim.lr_per_ref=0.3",
+        "optim.lr_per_ref=0.3",
+        "not a setting of optim",
+        "set optim.lr_per_ref_batch instead",
+    ),
     case("nodes=4 algorithm.name=foo", "algorithm.name='foo'", "unknown", "choose one of"),
     case("nodes=4 algorithm=foo", "algorithm/foo", "Could not find"),
     case("nodes=4 topology.name=torus", "topology.name='torus'", "unknown", "choose one of"),
@@ -140,6 +148,12 @@ CASES: tuple[Case, ...] = (
     case("nodes=4 network.name=../x", "network.name=../x", "folder name", "use network.name="),
     # -- the network condition
     case("nodes=4 network=infiniband_400g", "network/infiniband_400g", "Could not find"),
+    case(
+        "nodes=4 network.latency_s=0.001",
+        "network.latency_s=0.001",
+        "relative to each run's compute",
+        "network=eth_10g",
+    ),
     case("nodes=4 network.latency_s=-1", "network.latency_s=-1", ">= 0", "use a non-negative"),
     case("nodes=4 network.latency_s=nan", "network.latency_s=nan", "finite", "use a non-negative"),
     case("nodes=4 network.bandwidth_gbps=-5", "network.bandwidth_gbps=-5", "> 0", "use the"),

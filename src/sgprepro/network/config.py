@@ -126,9 +126,12 @@ class NetworkConfig:
                 raise bad(key, rule, fix)
         if self.relative and (self.latency_s is not None or self.bandwidth_gbps is not None):
             raise bad(
-                "bandwidth_gbps",
-                "a condition relative to compute has no link speed of its own",
-                "set network.latency_s and network.bandwidth_gbps to null",
+                "latency_s" if self.latency_s is not None else "bandwidth_gbps",
+                f"network={self.name} is defined relative to each run's compute (its times are "
+                "ratios such as network.latency_over_compute), so it has no latency or link "
+                "speed of its own",
+                "for an absolute link pick an absolute condition (network=eth_10g, ib_100g, wan "
+                "or ideal) and override its latency_s/bandwidth_gbps",
             )
         if not 0.0 < self.efficiency <= 1.0:
             raise bad(
