@@ -85,13 +85,14 @@ reproduce-table: $(STAMP) ## run the default study (4 algorithms x 4 node counts
 	@if command -v sbatch >/dev/null 2>&1; then \
 	  $(PY) -m sgprepro.train -m +sweep=table1_paper hydra/launcher=slurm; \
 	else \
-	  echo "no sbatch on this machine: dry run of the 16 SLURM jobs (add hydra/launcher=slurm on a cluster)"; \
-	  $(PY) -m sgprepro.train -m +sweep=table1_paper dry_run=true hydra.sweep.dir="$$RUNS-dryrun"; \
+	  echo "no sbatch on this machine: a dry run of the 16 SLURM jobs (where sbatch exists, this target submits them)"; \
+	  $(PY) -m sgprepro.train -m +sweep=table1_paper dry_run=true hydra.sweep.dir=multirun/table1_paper-dryrun; \
 	fi
 else
 reproduce-table: $(STAMP)
 	@echo "== training: every run of the study $$STUDY into $$RUNS (finished runs are skipped, failed ones re-run)"
-	WANDB_SILENT=true $(PY) -m sgprepro.train -m +sweep="$$STUDY" hydra.sweep.dir="$$RUNS"
+	@WANDB_SILENT=true $(PY) -m sgprepro.train -m +sweep="$$STUDY" hydra.sweep.dir="$$RUNS" || { rc=$$?; \
+	  echo "== no report: the sweep ended with the errors listed above; run make reproduce-table again (finished runs are skipped), or make table for a report of the runs that finished" >&2; exit $$rc; }
 	@echo "== report: $$REPORT"
 	$(PY) -m sgprepro.results --runs "$$RUNS" --study "experiments/$$STUDY" --out "$$REPORT" --replay-paper --networks all
 endif

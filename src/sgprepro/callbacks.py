@@ -46,11 +46,23 @@ def trained_compute_s(run_dir: Path) -> float | None:
     return total if found else None
 
 
-def efficiency(sweep_dir: Path, started: float, wall_s: float, cores: int) -> dict[str, Any]:
-    """The efficiency record of the runs under ``sweep_dir`` that finished after ``started``."""
+def efficiency(
+    sweep_dir: Path,
+    started: float,
+    wall_s: float,
+    cores: int,
+    run_dirs: list[Path] | None = None,
+) -> dict[str, Any]:
+    """The efficiency record of a sweep: its runs that finished after ``started`` were trained,
+    those finished before were already done. ``run_dirs``: the sweep's own run folders (other
+    sweeps may share ``sweep_dir``); None: every run under ``sweep_dir``."""
     compute = 0.0
     trained = skipped = 0
-    for done in sorted(Path(sweep_dir).rglob("done")):
+    if run_dirs is None:
+        markers = sorted(Path(sweep_dir).rglob("done"))
+    else:
+        markers = [d / "done" for d in run_dirs if (d / "done").is_file()]
+    for done in markers:
         if "attempts" in done.parts:
             continue
         if done.stat().st_mtime < started:
@@ -76,17 +88,30 @@ class StudyEfficiency(Callback):
     def __init__(self) -> None:
         self._start = 0.0
         self._start_wall = 0.0
+        self._run_dirs: list[Path] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._start = time.time()
         self._start_wall = time.perf_counter()
+        self._run_dirs = []
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Notes the job's run folder (jobs of a local sweep end in this process)."""
+        out = config.hydra.runtime.get("output_dir")
+        if out:
+            self._run_dirs.append(Path(out))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
         rec = efficiency(
-            sweep_dir, self._start, time.perf_counter() - self._start_wall, available_cores()
+            sweep_dir,
+            self._start,
+            time.perf_counter() - self._start_wall,
+            available_cores(),
+            # jobs of a cluster launcher end elsewhere: then every run under the sweep folder
+            self._run_dirs or None,
         )
         (sweep_dir / "efficiency.json").write_text(json.dumps(rec, indent=2) + "\n")
         if rec["runs_trained"]:

@@ -11,8 +11,9 @@
 dataclasses) is imported before Hydra parses the command line, so ``--help`` and tab completion
 never load torch; the job itself lives in :mod:`sgprepro.app`.
 
-Exit status: 0 ok; 1 a run failed, or its folder is held by another job or cannot be written;
-2 bad input (a sweep runs its valid cells, then exits 2 listing the others); 128 + the signal
+Exit status: 0 ok; 1 a run failed, or its folder is held by another job or cannot be written
+(a sweep runs every cell, then exits 1 listing those); 2 bad input (a sweep runs its valid
+cells, then exits 2 listing the others); 128 + the signal
 number when SIGTERM or SIGINT stopped it (130 for Ctrl-C).
 """
 
@@ -30,7 +31,14 @@ from omegaconf import DictConfig
 from sgprepro.configstore import register_configs
 from sgprepro.interrupt import JobInterrupted
 from sgprepro.paths import conf_dir
-from sgprepro.train.callbacks import BASIC_LAUNCHER, EXIT_BAD_INPUT, SKIPPED, SkippedCell, fail
+from sgprepro.train.callbacks import (
+    BASIC_LAUNCHER,
+    EXIT_BAD_INPUT,
+    FAILED,
+    SKIPPED,
+    SkippedCell,
+    fail,
+)
 
 register_configs()
 
@@ -41,7 +49,7 @@ def _skip_or_fail(message: str, code: int) -> None:
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN or hc.launcher.get("_target_") != BASIC_LAUNCHER:
         fail(message, code)
-    cell = SkippedCell(int(hc.job.num), " ".join(hc.overrides.task), message)
+    cell = SkippedCell(int(hc.job.num), " ".join(hc.overrides.task), message, code)
     SKIPPED.append(cell)
     print(f"error: cell {cell}; skipped", file=sys.stderr, flush=True)
 
@@ -69,14 +77,20 @@ def _main(dcfg: DictConfig) -> float | None:
     if result["status"] == "ok":
         summary = result.get("summary")
         return float(summary["val/top1_node_mean"]) if summary else None
-    if result["status"] == "failed" and hc.mode == RunMode.RUN:
-        # a single run reports failure in its exit status; in a multirun the next job still runs
+    if result["status"] == "failed":
         where = (
             f"details in {result.get('error_file', out / 'error.txt')}"
             if result.get("error_txt") is None
             else f"error.txt could not be written in {out}: {result['error_txt']}"
         )
-        fail(f"{result['error']} ({where})", 1)
+        if hc.mode == RunMode.RUN:  # a single run reports failure in its exit status
+            fail(f"{result['error']} ({where})", 1)
+        # in a multirun the next job still runs; the sweep ends with status 1, listing it
+        FAILED.append(
+            SkippedCell(
+                int(hc.job.num), " ".join(hc.overrides.task), f"{result['error']} ({where})", 1
+            )
+        )
     return None
 
 
@@ -122,7 +136,7 @@ HELP = """\
 sgprepro-train: one run, or a sweep (-m), of the SGP reproducibility harness (a Hydra app).
 
   sgprepro-train nodes=8 algorithm=sgp                        one run (nodes is explicit)
-  sgprepro-train nodes=4 debug=tiny                           a few seconds on a CPU
+  sgprepro-train nodes=4 debug=tiny                           about 10 s on a CPU
   sgprepro-train -m +sweep=table1_scaled                      the default study, locally
   sgprepro-train -m +sweep=table1_paper hydra/launcher=slurm  one SLURM job per cell
   torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint HOST:PORT \\

@@ -1,5 +1,5 @@
-"""A sweep goes on past an invalid cell and ends non-zero with the list; a name that would put
-files outside the run folders is refused before Hydra creates anything."""
+"""A sweep goes on past an invalid cell or a failed run and ends non-zero with the list; a name
+that would put files outside the run folders is refused before Hydra creates anything."""
 
 from __future__ import annotations
 
@@ -73,6 +73,33 @@ def test_an_invalid_cell_is_skipped_and_the_others_run(tmp_path) -> None:
     (ran,) = sweep.glob("sgp-n2-*-s0")
     assert (ran / "done").exists()  # the next cell ran to the end
     assert not list(sweep.glob("sgp-n1-*/run.json"))
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_a_sweep_whose_runs_fail_runs_every_cell_and_ends_with_status_1(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        [
+            "-m",
+            "nodes=2",
+            "debug=tiny",
+            "seed=0,1",
+            "train.inject_fault=crash@1:1",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    summary = error_lines(proc.stderr)[-1]
+    assert summary.startswith("error: 2 run(s) failed (each keeps its error.txt;"), summary
+    for fragment in ("#0 (", "#1 (", "injected fault"):
+        assert fragment in summary
+    for seed in (0, 1):  # both cells ran, and each recorded its failure
+        (run,) = sweep.glob(f"sgp-n2-*-s{seed}*")
+        assert (run / "error.txt").exists()
+        assert not (run / "done").exists()
 
 
 @pytest.mark.dist

@@ -4,13 +4,14 @@ and JSON Lines read back by the efficiency record."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from sgprepro.callbacks import trained_compute_s
+from sgprepro.callbacks import efficiency, trained_compute_s
 from sgprepro.tracking import environment_info, git_commit, package_versions
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -63,3 +64,22 @@ def test_trained_compute_sums_every_rank_and_skips_bad_lines(tmp_path: Path) -> 
         '{"step": 2, "compute_s": 0.2'  # cut by a crash
     )
     assert trained_compute_s(tmp_path) == pytest.approx(2.5)
+
+
+def test_efficiency_counts_only_the_sweeps_own_runs(tmp_path: Path) -> None:
+    def run(name: str, mtime: float) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "trace_r0.jsonl").write_text(json.dumps({"step": 0, "compute_s": 2.0}) + "\n")
+        (d / "done").write_text("")
+        os.utime(d / "done", (mtime, mtime))
+        return d
+
+    started = 1_000_000.0
+    new, old = run("new", started + 5), run("old", started - 5)
+    run("other_sweep_old", started - 50)  # another sweep's run in the same folder
+    rec = efficiency(tmp_path, started, wall_s=4.0, cores=2, run_dirs=[new, old])
+    assert (rec["runs_trained"], rec["runs_already_done"]) == (1, 1)
+    assert rec["efficiency"] == pytest.approx(2.0 / (4.0 * 2))
+    everything = efficiency(tmp_path, started, wall_s=4.0, cores=2)  # a cluster sweep's view
+    assert (everything["runs_trained"], everything["runs_already_done"]) == (1, 2)

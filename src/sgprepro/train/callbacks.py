@@ -2,7 +2,8 @@
 
 :class:`EarlyChecks` checks a single run's whole config, and the folder names of every cell of a
 sweep, before Hydra creates any folder; at the end of a sweep it lists the cells that were
-skipped (invalid, or their folder held by another job) and exits non-zero. The config module
+skipped (invalid, or their folder held by another job) and the runs that failed, and exits
+non-zero (2 when a cell was bad input, else 1). The config module
 (and torch) load only when a run starts, so ``--help`` stays fast.
 """
 
@@ -35,6 +36,7 @@ class SkippedCell:
     num: int
     overrides: str
     reason: str
+    code: int = EXIT_BAD_INPUT  # the exit status it asks of the sweep (1: a failure, 2: bad input)
 
     def __str__(self) -> str:
         return f"#{self.num} ({self.overrides}): {self.reason}"
@@ -42,6 +44,8 @@ class SkippedCell:
 
 SKIPPED: list[SkippedCell] = []
 """Cells skipped so far in this process's sweep (filled by the task function)."""
+FAILED: list[SkippedCell] = []
+"""Cells whose run started and failed (a worker crashed, hung or raised), same sweep."""
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -123,12 +127,22 @@ class EarlyChecks(Callback):
         from sgprepro.config import ConfigError
 
         SKIPPED.clear()
+        FAILED.clear()
         try:
             check_sweep_folders(config)
         except ConfigError as exc:
             fail(f"{exc} (no cell was started)")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        parts = []
         if SKIPPED:
             cells = "; ".join(str(c) for c in SKIPPED)
-            fail(f"{len(SKIPPED)} cell(s) of the sweep did not run: {cells}")
+            parts.append(f"{len(SKIPPED)} cell(s) of the sweep did not run: {cells}")
+        if FAILED:
+            cells = "; ".join(str(c) for c in FAILED)
+            parts.append(
+                f"{len(FAILED)} run(s) failed (each keeps its error.txt; run the sweep again to "
+                f"redo them, finished runs are skipped): {cells}"
+            )
+        if parts:
+            fail(" | ".join(parts), max(c.code for c in (*SKIPPED, *FAILED)))
