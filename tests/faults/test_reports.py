@@ -5,7 +5,9 @@ its run; copies in attempts/ are never runs."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,25 @@ def test_a_failure_while_building_leaves_the_old_report_whole(old_report, monkey
     with pytest.raises(RuntimeError, match="half-way"):
         write_report(FIXTURE_RUNS, old_report, STUDY_DIR, formats=())
     assert snapshot(old_report.parent) == before
+
+
+def test_sigterm_while_building_leaves_the_old_report_and_no_build_folder(
+    old_report, monkeypatch, capsys
+) -> None:
+    before = snapshot(old_report.parent)
+    real = plots.consensus_curves
+
+    def terminated(*args, **kwargs):  # a timeout's SIGTERM arrives half-way through the report
+        assert any(p.name.startswith(".table1_eth10g.build-") for p in old_report.parent.iterdir())
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "consensus_curves", terminated)
+    assert main(_args(FIXTURE_RUNS, old_report)) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: interrupted by SIGTERM; {old_report} left as it was", err
+    assert snapshot(old_report.parent) == before  # the build folder went with the signal
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is not left behind
 
 
 def test_a_report_replaces_the_folder_as_a_whole(old_report) -> None:

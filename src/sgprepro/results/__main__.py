@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
+from sgprepro.interrupt import JobInterrupted
 from sgprepro.results.report import REPORT_MARK, NoRunsError, write_report
 
 EXIT_BAD_INPUT = 2
@@ -143,6 +145,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
     if problem:
         print(f"error: {problem}; nothing was written", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise JobInterrupted(signum)
+
+    # SIGTERM (a timeout, a cluster's kill) unwinds like Ctrl-C, so the half-built report folder
+    # is removed and --out keeps what it had
+    previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         replay = gossip = None
         if args.replay_paper:
@@ -166,6 +175,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
     except (NoRunsError, ValueError, OSError) as exc:  # FileNotFoundError is an OSError
         print(f"error: {str(exc).splitlines()[0]}; {args.out} left as it was", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (JobInterrupted, KeyboardInterrupt) as exc:
+        stop = exc if isinstance(exc, JobInterrupted) else JobInterrupted(signal.SIGINT)
+        print(f"error: {stop}; {args.out} left as it was", file=sys.stderr)
+        return stop.exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(report.markdown)
     problems = report.collected.problems
     if problems:

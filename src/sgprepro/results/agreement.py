@@ -56,12 +56,26 @@ def _speedup_sd(lo: float, hi: float) -> float:
 
 
 def agreement(runs: pd.DataFrame, layout: Layout, reference: pd.DataFrame) -> pd.DataFrame:
-    """One row per (algorithm, nodes, quantity): ours, the reference's, the tolerance, agrees."""
+    """One row per (algorithm, nodes, quantity): ours, the reference's, the tolerance, agrees
+    (None for a cell with no finished run here: ``ours`` is "missing")."""
     ours = reference_frame(runs, layout).set_index(["algorithm", "nodes"])
     ref = reference.set_index(["algorithm", "nodes"])
     rows = []
     for key in ours.index:
         a = ours.loc[key]
+        if not a.n or math.isnan(a.top1):  # no finished run of this cell: nothing to compare
+            rows.append(
+                {
+                    "algorithm": key[0],
+                    "nodes": key[1],
+                    "quantity": "all",
+                    "ours": "missing",
+                    "reference": "",
+                    "tolerance": "",
+                    "agrees": None,
+                }
+            )
+            continue
         if key not in ref.index:
             rows.append(
                 {
@@ -116,7 +130,9 @@ def agreement_markdown(frame: pd.DataFrame, layout: Layout, reference_path: Path
     """``agreement.md``: the verdict, the cells that disagree, then every cell."""
     from sgprepro.results.table import to_markdown
 
-    bad = frame[~frame.agrees]
+    missing = frame[frame.agrees.isna()] if len(frame) else frame
+    present = frame[frame.agrees.notna()] if len(frame) else frame
+    bad = present[~present.agrees.astype(bool)]
     head = [
         f"# Reproduced or not: study `{layout.study}` against its reference",
         "",
@@ -127,7 +143,13 @@ def agreement_markdown(frame: pd.DataFrame, layout: Layout, reference_path: Path
             f"{layout.labels.get(layout.baseline, layout.baseline)}, EMULATED ratio)."
         ),
         "",
-        f"**{len(frame) - len(bad)} of {len(frame)} cells agree.**",
+        f"**{len(present) - len(bad)} of {len(present)} cells agree.**"
+        + (
+            f" {len(missing)} cells of the study have no finished run here and are not compared "
+            "(missing)."
+            if len(missing)
+            else ""
+        ),
     ]
     if len(bad):
         head += ["", "Cells that do not agree:", "", to_markdown(bad.drop(columns="agrees"))]

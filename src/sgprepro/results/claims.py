@@ -1,5 +1,8 @@
 """The paper's claims, tested on a study's runs: holds / does not hold / within noise (pure).
 
+A claim some of whose cells have no finished run is "not tested (runs missing)", unless a
+present cell already makes it fail.
+
 Claims live in ``experiments/<study>/claims.yaml``: each has the paper's words (``claim``) and how
 this study reads them (``test``: a kind and its thresholds, our reading, stated there). Noise is
 the seed-to-seed spread: a gap carries the standard error of a difference of means (see
@@ -40,6 +43,7 @@ from sgprepro.results.layout import Layout
 from sgprepro.results.table import ROWS, select_study, time_row
 
 HOLDS, FAILS, NOISE = "holds", "does not hold", "within noise"
+MISSING = "not tested (runs missing)"
 Z = 2.0
 """Standard errors a difference must clear to count (about a 95 % interval)."""
 
@@ -52,7 +56,7 @@ class Verdict:
         id: the claim's key.
         claim: the paper's words.
         reading: how the study tests them.
-        verdict: holds, does not hold, or within noise.
+        verdict: holds, does not hold, within noise, or not tested (runs missing).
         evidence: the numbers behind the verdict (ours, with seed noise, and the paper's).
     """
 
@@ -76,6 +80,8 @@ def load_claims(path: Path) -> list[dict[str, Any]]:
 def _combine(verdicts: list[str]) -> str:
     if any(v == FAILS for v in verdicts):
         return FAILS
+    if any(v == MISSING for v in verdicts):
+        return MISSING
     return HOLDS if all(v == HOLDS for v in verdicts) else NOISE
 
 
@@ -100,7 +106,7 @@ def _gap_at_most(cmp: pd.DataFrame, t: dict) -> tuple[str, str]:
         r = _cell(cmp, t["algorithm"], n)
         g, se = r.gap, (r.gap_se if not math.isnan(r.gap_se) else 0.0)
         if math.isnan(g):
-            verdicts.append(NOISE)
+            verdicts.append(MISSING)
             parts.append(f"{n} nodes: missing")
             continue
         verdicts.append(
@@ -119,7 +125,7 @@ def _speedup_at_least(cmp: pd.DataFrame, t: dict) -> tuple[str, str]:
         r = _cell(cmp, t["algorithm"], n)
         lo, hi = r.speedup_lo, r.speedup_hi
         if math.isnan(r.speedup):
-            verdicts.append(NOISE)
+            verdicts.append(MISSING)
             parts.append(f"{n} nodes: missing")
             continue
         verdicts.append(HOLDS if lo >= t["factor"] else FAILS if hi < t["factor"] else NOISE)
@@ -134,7 +140,7 @@ def _log_growth(cmp: pd.DataFrame, layout: Layout, t: dict) -> tuple[str, str]:
     nodes = np.array(layout.nodes, dtype=float)
     base = cmp[cmp.algorithm == layout.baseline].sort_values("nodes")["s_per_itr"].to_numpy()
     if np.isnan(base).any():
-        return NOISE, "baseline cells missing"
+        return MISSING, f"{layout.baseline}: cells missing"
     _, slope, r2 = log2_fit(nodes, base)
     growth = base[-1] / base[0] - 1
     ok = r2 >= t["r2"] and slope > 0 and growth >= t["growth"]
@@ -154,6 +160,8 @@ def _log_growth(cmp: pd.DataFrame, layout: Layout, t: dict) -> tuple[str, str]:
         parts[0] += f" (paper +{100 * pg:.0f}%, R^2 {log2_fit(nodes, np.array(paper_base))[2]:.3f})"
     for alg in t["flat"]:
         col = cmp[cmp.algorithm == alg].sort_values("nodes")["s_per_itr"].to_numpy()
+        if np.isnan(col).any():
+            return MISSING, "; ".join([*parts, f"{alg}: cells missing"])
         fg = col[-1] / col[0] - 1
         ok = ok and fg <= t["flat_growth"]
         pv = [v for n in nodes if (v := layout.paper_value(alg, int(n), "s_per_itr")) is not None]
@@ -168,8 +176,8 @@ def _faster(runs: pd.DataFrame, layout: Layout, t: dict) -> tuple[str, str]:
         a = _seed_times(runs, layout, t["algorithm"], n)
         b = _seed_times(runs, layout, t["than"], n)
         if not len(a) or not len(b):
-            verdicts.append(NOISE)
-            parts.append(f"{n}: missing")
+            verdicts.append(MISSING)
+            parts.append(f"{n} nodes: missing")
             continue
         verdicts.append(HOLDS if a.max() < b.min() else FAILS if a.min() > b.max() else NOISE)
         pa = layout.paper_value(t["algorithm"], n, "s_per_itr")
@@ -185,6 +193,10 @@ def _accuracy_order(cmp: pd.DataFrame, t: dict) -> tuple[str, str]:
     verdicts, parts = [], []
     for hi, lo in itertools.pairwise(order):
         a, b = _cell(cmp, hi, n), _cell(cmp, lo, n)
+        if math.isnan(a.top1) or math.isnan(b.top1):
+            verdicts.append(MISSING)
+            parts.append(f"{hi} - {lo}: missing")
+            continue
         d = a.top1 - b.top1
         se = math.sqrt(
             (a.top1_std**2 / a.n if a.n > 1 else 0.0) + (b.top1_std**2 / b.n if b.n > 1 else 0.0)
@@ -227,7 +239,8 @@ def claims_markdown(verdicts: list[Verdict], layout: Layout) -> str:
         "",
         (
             "Each claim in the paper's words, how this study reads it, the verdict (holds / does "
-            "not hold / within noise: the seed-to-seed noise cannot tell), and the numbers behind "
+            "not hold / within noise: the seed-to-seed noise cannot tell / not tested: runs "
+            "missing), and the numbers behind "
             "it (ours: mean over seeds, +- the standard error of a difference or the range over "
             "seeds; the paper's in parentheses). Times are EMULATED under the study's network "
             "condition; the paper's are wall-clock, so only ratios are compared."

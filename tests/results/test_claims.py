@@ -1,0 +1,89 @@
+"""The claims' verdicts and the agreement check, on hand-made runs (missing cells included)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from results_helpers import make_record
+
+from sgprepro.results import assemble
+from sgprepro.results.agreement import agreement, agreement_markdown, reference_frame
+from sgprepro.results.claims import FAILS, HOLDS, MISSING, NOISE, evaluate_claims
+
+GAP = {"kind": "gap_at_most", "algorithm": "sgp", "nodes": [4, 8], "points": 0.5}
+FASTER = {"kind": "faster", "algorithm": "sgp", "than": "allreduce"}
+ORDER = {"kind": "accuracy_order", "nodes": 4, "order": ["allreduce", "sgp"]}
+
+
+def _runs(cells: dict[tuple[str, int], list[tuple[float, float]]]) -> pd.DataFrame:
+    """(algorithm, nodes) -> [(top1, s/itr) per seed] as a runs frame."""
+    recs = [
+        make_record(f"{alg}-{n}-{seed}", alg, n, seed, top1=top1, s_itr=s)
+        for (alg, n), seeds in cells.items()
+        for seed, (top1, s) in enumerate(seeds)
+    ]
+    return assemble(recs).runs
+
+
+def _verdicts(runs: pd.DataFrame, layout, *tests: dict) -> list[str]:
+    claims = [{"id": f"c{i}", "claim": "", "reading": "", "test": t} for i, t in enumerate(tests)]
+    return [v.verdict for v in evaluate_claims(runs, layout, claims)]
+
+
+FULL = {
+    ("allreduce", 4): [(70.0, 1.0), (70.2, 1.0)],
+    ("allreduce", 8): [(70.0, 1.2), (70.2, 1.2)],
+    ("sgp", 4): [(70.0, 0.4), (70.2, 0.4)],
+    ("sgp", 8): [(70.1, 0.4), (70.1, 0.4)],
+}
+
+
+def test_claims_hold_fail_and_noise_on_complete_cells(layout):
+    runs = _runs(FULL)
+    # gaps 0.0 and 0.0 +- small: holds; SGP faster at both node counts: holds only where present
+    assert _verdicts(runs, layout, GAP) == [HOLDS]
+    behind = {**FULL, ("sgp", 8): [(60.0, 0.4), (60.2, 0.4)]}  # 10 points behind at 8 nodes
+    assert _verdicts(_runs(behind), layout, GAP) == [FAILS]
+    close = {**FULL, ("sgp", 4): [(69.0, 0.4), (70.6, 0.4)]}  # gap 0.3 +- 0.8: cannot tell
+    assert _verdicts(_runs(close), layout, GAP) == [NOISE]
+    assert _verdicts(runs, layout, ORDER) == [NOISE]  # equal means
+
+
+def test_a_claim_whose_cells_have_no_runs_is_not_tested(layout):
+    partial = {k: v for k, v in FULL.items() if k[1] == 4}  # the 8-node cells are missing
+    verdicts = evaluate_claims(
+        _runs(partial), layout, [{"id": "g", "claim": "", "reading": "", "test": GAP}]
+    )
+    assert verdicts[0].verdict == MISSING
+    assert "8 nodes: missing" in verdicts[0].evidence
+    # faster is tested at every node count of the layout: 16 and 32 have no runs
+    assert _verdicts(_runs(FULL), layout, FASTER) == [MISSING]
+    no_sgp = {k: v for k, v in FULL.items() if k[0] != "sgp"}
+    assert _verdicts(_runs(no_sgp), layout, ORDER) == [MISSING]
+    # a present cell that fails still fails the claim
+    behind = {("allreduce", 4): FULL[("allreduce", 4)], ("sgp", 4): [(60.0, 0.4), (60.2, 0.4)]}
+    assert _verdicts(_runs(behind), layout, GAP) == [FAILS]
+
+
+def test_agreement_counts_only_cells_with_runs(layout, tmp_path):
+    full = _runs(FULL)
+    reference = reference_frame(full, layout)
+    partial = _runs({k: v for k, v in FULL.items() if k[1] == 4})
+    frame = agreement(partial, layout, reference)
+    missing = frame[frame.agrees.isna()]
+    assert set(zip(missing.algorithm, missing.nodes, strict=True)) >= {
+        ("allreduce", 8),
+        ("sgp", 8),
+    }
+    assert (missing.ours == "missing").all()
+    present = frame[frame.agrees.notna()]
+    assert len(present)
+    assert present.agrees.astype(bool).all()  # the same runs as the reference's
+    md = agreement_markdown(frame, layout, tmp_path / "reference.csv")
+    assert f"**{len(present)} of {len(present)} cells agree.**" in md
+    assert f"{len(missing)} cells of the study have no finished run here" in md
+    assert "nan" not in md.split("Every cell:")[0]
+    # a cell that moved by 10 points does not agree
+    moved = _runs({**FULL, ("sgp", 4): [(60.0, 0.4), (60.2, 0.4)]})
+    f2 = agreement(moved, layout, reference)
+    row = f2[(f2.algorithm == "sgp") & (f2.nodes == 4) & (f2.quantity == "top-1 %")]
+    assert row.agrees.tolist() == [False]
