@@ -19,6 +19,7 @@ from sgprepro.replay.gossip_map import (
     paper_point,
     paper_speedups,
     speedups,
+    stored_speedups,
 )
 from sgprepro.replay.render import format_replay
 from sgprepro.replay.run import checks
@@ -165,6 +166,11 @@ def test_the_stored_map_is_used_only_for_its_own_inputs(monkeypatch, tmp_path, s
 def test_the_stored_map_is_a_fresh_replay(stored):
     """experiments/table1_paper/gossip_map.json is what `--write-calibration` writes today."""
     cal = stored.calibration
+    key = map_key(cal, 32, LATENCIES, TRANSFERS, MAP_ITERATIONS)
+    assert stored_speedups(key) is not None, (
+        "experiments/table1_paper/gossip_map.json is stale (its key, e.g. the engine's source "
+        "hash, differs): run python -m sgprepro.replay --write-calibration"
+    )
     kept = speedups(cal)
     fresh = speedups(cal, use_stored=False)
     assert kept.algorithm.tolist() == fresh.algorithm.tolist()

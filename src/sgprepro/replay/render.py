@@ -72,8 +72,12 @@ def header(rep: Replay) -> list[str]:
             "Assran et al. 2019 (10 GbE, ResNet-50, 8 V100 per node; published = wall-clock)."
         ),
         (
-            "Programs: each algorithm's declared paper-era program (AllReduce recursive doubling "
-            "of the parameters, SGP 1 peer, D-PSGD bipartite send-then-receive, AD-PSGD "
+            "Programs: each algorithm's declared program (SGP 1 peer, D-PSGD bipartite "
+            "send-then-receive, AD-PSGD passive/active gossip loops, OSGP overlap; AllReduce as "
+            "ring buckets of gradients), with no CPU passes (buffers on the GPU)."
+            if rep.modern
+            else "Programs: each algorithm's declared paper-era program (AllReduce recursive "
+            "doubling of the parameters, SGP 1 peer, D-PSGD bipartite send-then-receive, AD-PSGD "
             "passive/active gossip loops, OSGP overlap), with the original code's CPU passes "
             "over the vector."
         ),
