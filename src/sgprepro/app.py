@@ -449,7 +449,7 @@ def run_rank(
 def _log_summary(cfg: Config, summary: dict[str, Any], how: str) -> None:
     log.info(
         "%s n=%d: top1 node mean %.2f%%, emulated %.4f s/itr, wall %.4f s/itr (%s)",
-        cfg.algorithm.name,
+        cfg.algorithm.row,
         cfg.nodes,
         summary["val/top1_node_mean"],
         summary["time/emulated_s_per_itr"],
