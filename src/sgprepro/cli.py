@@ -65,6 +65,10 @@ def _main(dcfg: DictConfig) -> float | None:
         _skip_or_fail(str(exc), EXIT_BAD_INPUT)
         return None
     hc = HydraConfig.get()
+    from sgprepro.config import unread_settings
+
+    for line in unread_settings(cfg, list(hc.overrides.task)):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)
     try:
         result = run_job(cfg, out, overrides=str(hc.job.override_dirname or ""))

@@ -97,6 +97,30 @@ def algorithm_class_of(cfg: Config) -> Any:
     return algorithm_class(cfg.algorithm.name)
 
 
+def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """One line per ``algorithm.<key>=value`` in ``overrides`` that the run's algorithm does not
+    read (``algorithm.tau=3`` with ``algorithm=sgp``): such a run is the plain algorithm, which
+    the user may not expect. Not an error: a sweep over algorithms may set one's knob for all."""
+    from sgprepro.algorithms import algorithm_class, algorithm_names
+
+    reads = set(algorithm_class_of(cfg).settings) | {"name", "variant"}
+    out = []
+    for item in overrides:
+        key, sep, value = item.lstrip("+~").partition("=")
+        if not sep or not key.startswith("algorithm.") or key.count(".") != 1:
+            continue
+        setting = key.split(".", 1)[1]
+        if setting in reads:
+            continue
+        users = [a for a in algorithm_names() if setting in algorithm_class(a).settings]
+        where = f"it is a setting of {', '.join(users)}" if users else "no algorithm reads it"
+        out.append(
+            f"{key}={value} has no effect with algorithm={cfg.algorithm.name} ({where}); drop "
+            f"it{f' or use algorithm={users[0]}' if users else ''}"
+        )
+    return out
+
+
 def resolve_topology_name(cfg: Config) -> str | None:
     """The graph the run uses: ``topology.name``, or the algorithm's default for ``auto`` (None
     for an algorithm without a graph)."""

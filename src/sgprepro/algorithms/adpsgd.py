@@ -94,6 +94,7 @@ class ADPSGD(Algorithm):
     )
     synchronous = False
     default_topology = "bipartite_exponential"
+    settings = ("clock", "schedule_compute_s", "max_rounds_per_gradient", "gossip_margin_rounds")
 
     @classmethod
     def check(cls, config: AlgorithmConfig, topology: Topology | None) -> None:

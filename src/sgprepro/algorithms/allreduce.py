@@ -40,6 +40,7 @@ class AllReduceSGD(Algorithm):
         "`algorithm=allreduce_ddp`): gradient buckets are all-reduced as backward produces them."
     )
     default_topology = None
+    settings = ("allreduce_mode", "bucket_mb", "allreduce_algo")
     has_oracle = True
 
     @classmethod

@@ -100,6 +100,9 @@ class Algorithm(ABC):
     """Every rank steps in lockstep (collective evaluation mid-run, checkpoints, oracle)."""
     default_topology: ClassVar[str | None] = None
     """The graph ``topology=auto`` picks; None: the algorithm uses no graph."""
+    settings: ClassVar[tuple[str, ...]] = ()
+    """The ``algorithm.*`` keys it reads beyond ``name`` and ``variant`` (the CLI warns when one
+    given on the command line is read by none of the run's algorithm's)."""
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ class LocalSGD(Algorithm):
         "X_k - gamma D_k. H = 1 is AllReduce SGD."
     )
     default_topology = None
+    settings = ("allreduce_algo", "average_every")
     has_oracle = True
 
     @classmethod

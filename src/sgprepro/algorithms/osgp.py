@@ -50,6 +50,7 @@ class OSGP(PushSumAlgorithm):
         "O_k X_k; `lazy_halved` (tag sgp_pytorch0.5): X_{k+1} = D_k opt(X_k) + O_k X_k; "
         "w_{k+1} = P_k w_k (D_k, O_k: diagonal and off-diagonal of P_k)."
     )
+    settings = ("overlap_step",)
 
     @classmethod
     def check(cls, config: AlgorithmConfig, topology: Topology | None) -> None:

@@ -41,6 +41,7 @@ class SGPDelayed(PushSumAlgorithm):
         "offdiag(P_{k-tau}) Y_{k-tau} with Y = X - gamma D; in-flight messages are drained at the "
         "end. tau=0 is SGP."
     )
+    settings = ("tau",)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

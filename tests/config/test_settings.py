@@ -1,0 +1,42 @@
+"""Every algorithm.* knob belongs to an algorithm, and one given for another algorithm is named."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sgprepro.algorithms import algorithm_class, algorithm_names
+from sgprepro.config import unread_settings, validate
+from sgprepro.schema import AlgorithmConfig
+from tests.faults.helpers import run_cli
+
+
+def test_every_knob_is_read_by_some_algorithm_and_every_declared_one_exists() -> None:
+    knobs = {f.name for f in dataclasses.fields(AlgorithmConfig)} - {"name", "variant"}
+    declared = {s for a in algorithm_names() for s in algorithm_class(a).settings}
+    assert declared == knobs
+
+
+def test_a_knob_the_algorithm_does_not_read_is_named_with_who_reads_it(compose_cfg) -> None:
+    cfg = validate(compose_cfg(["nodes=4", "algorithm.tau=3"]), check_paths=False)
+    (line,) = unread_settings(cfg, ["nodes=4", "algorithm.tau=3", "algorithm.variant=x"])
+    assert line == (
+        "algorithm.tau=3 has no effect with algorithm=sgp (it is a setting of sgp_delayed); "
+        "drop it or use algorithm=sgp_delayed"
+    )
+    delayed = validate(compose_cfg(["nodes=4", "algorithm=sgp_delayed"]), check_paths=False)
+    assert unread_settings(delayed, ["algorithm=sgp_delayed", "algorithm.tau=3"]) == []
+    ar = validate(compose_cfg(["nodes=4", "algorithm=allreduce"]), check_paths=False)
+    (both,) = unread_settings(ar, ["algorithm.average_every=4"])
+    assert "(it is a setting of local_sgd)" in both
+    shared = ["algorithm.allreduce_algo=ring"]  # read by allreduce and local_sgd alike
+    assert unread_settings(ar, shared) == []
+
+
+def test_the_cli_warns_and_still_runs(tmp_path) -> None:
+    proc = run_cli(["nodes=4", "algorithm.clock=real", "dry_run=true"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (
+        "warning: algorithm.clock=real has no effect with algorithm=sgp (it is a setting of "
+        "adpsgd)" in proc.stderr
+    )
+    assert "would launch sgp on nodes=4" in proc.stdout
