@@ -134,7 +134,8 @@ def test_multirun_goes_on_after_a_failed_job(tmp_path) -> None:
         ],
         tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the sweep ran on, then names the failure
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: 1 run(s) failed")
     jobs = sorted(p for p in sweep_dir.iterdir() if (p / "run.json").exists())
     assert len(jobs) == 2, [p.name for p in sweep_dir.iterdir()]
     failed = [p for p in jobs if "crash" in p.name]
