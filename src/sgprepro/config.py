@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sgprepro.configstore import register_configs, writable_schema
+from sgprepro.configstore import NODES_MISSING, register_configs, writable_schema
 from sgprepro.data import DataError, DataSpec, check_batch, input_shape_of, validate_data_spec
 from sgprepro.models import MIN_RESNET20_WIDTH, ModelError, check_model_input, validate_model_spec
 from sgprepro.schema import (
@@ -180,9 +180,7 @@ def to_config(cfg: DictConfig | Config) -> Config:
     if isinstance(cfg, Config):
         return cfg
     if OmegaConf.is_missing(cfg, "nodes"):
-        raise _err(
-            "nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
-        )
+        raise _err(NODES_MISSING)
     unknown = _unknown_key(cfg)
     if unknown is not None:
         raise unknown

@@ -11,6 +11,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from sgprepro.schema import Config
 
+NODES_MISSING = "nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
+"""The error of a run without ``nodes`` (checked before torch is imported: it is the first
+thing a new user meets)."""
+
 
 def _writable(node: DictConfig) -> DictConfig:
     """Frozen dataclasses make read-only nodes; clear the flag so overrides can merge."""

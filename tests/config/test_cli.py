@@ -39,6 +39,21 @@ def test_help_shows_groups_and_the_composed_config_without_importing_torch() -> 
     assert "name: osgp" in out
 
 
+def test_a_run_without_nodes_is_refused_without_importing_torch(tmp_path) -> None:
+    proc = _cli(
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('torch' in sys.modules))\n"
+        f"sys.argv = ['sgprepro-train', 'hydra.run.dir={tmp_path}/run']\n"
+        "from sgprepro.cli import train; train()\n"
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
+    )
+    assert proc.stdout.strip() == "False"  # the first error a new user meets comes at once
+    assert not (tmp_path / "run").exists()
+
+
 def test_tab_completion_answers_groups_and_keys() -> None:
     query = (
         "import sys; sys.argv = ['sgprepro-train', '-sc', 'query=bash']\n"

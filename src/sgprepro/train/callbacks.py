@@ -115,9 +115,13 @@ class EarlyChecks(Callback):
     """Refuse bad input before Hydra writes anything, and close a sweep with its skipped cells."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        cfg = job_config(config)
+        if OmegaConf.is_missing(cfg, "nodes"):  # before validate imports torch: seconds sooner
+            from sgprepro.configstore import NODES_MISSING
+
+            fail(NODES_MISSING)
         from sgprepro.config import ConfigError, validate
 
-        cfg = job_config(config)
         try:
             validate(cfg, check_paths=not cfg.get("dry_run", False))
         except ConfigError as exc:
