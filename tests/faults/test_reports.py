@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sgprepro.results import collect_runs, plots
+from sgprepro.results import report as report_module
 from sgprepro.results.__main__ import main
 from sgprepro.results.report import NoRunsError, write_report
 from tests.faults.helpers import snapshot
@@ -86,6 +87,24 @@ def test_sigterm_while_building_leaves_the_old_report_and_no_build_folder(
     assert err == f"error: interrupted by SIGTERM; {old_report} left as it was", err
     assert snapshot(old_report.parent) == before  # the build folder went with the signal
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is not left behind
+
+
+def test_sigterm_during_the_swap_waits_for_it(old_report, monkeypatch, capsys) -> None:
+    real = report_module.replace_dir
+
+    def swap(new, target):  # the signal arrives just as the new report is put in place
+        os.kill(os.getpid(), signal.SIGTERM)
+        real(new, target)
+
+    monkeypatch.setattr(report_module, "replace_dir", swap)
+    assert main(_args(FIXTURE_RUNS, old_report)) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        f"{old_report} holds the new report (the signal came while it was put in place)"
+    )
+    assert (old_report / "table.md").read_text() != "the committed table\n"  # the new one, whole
+    assert (old_report / "provenance.json").read_text() != "{}\n"
+    assert [p.name for p in old_report.parent.iterdir()] == [old_report.name]  # nothing aside
 
 
 def test_a_report_replaces_the_folder_as_a_whole(old_report) -> None:

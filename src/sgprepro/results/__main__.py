@@ -17,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sgprepro.interrupt import JobInterrupted
+from sgprepro.interrupt import JobInterrupted, raise_unless_held
 from sgprepro.results.report import REPORT_MARK, NoRunsError, write_report
 
 EXIT_BAD_INPUT = 2
@@ -146,12 +146,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
         print(f"error: {problem}; nothing was written", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    def interrupted(signum: int, _frame: object) -> None:
-        raise JobInterrupted(signum)
-
-    # SIGTERM (a timeout, a cluster's kill) unwinds like Ctrl-C, so the half-built report folder
-    # is removed and --out keeps what it had
-    previous = signal.signal(signal.SIGTERM, interrupted)
+    # SIGTERM (a timeout, a cluster's kill) and Ctrl-C unwind: the half-built report folder is
+    # removed and --out keeps what it had, or, during the swap itself, the swap completes first
+    previous = {s: signal.signal(s, raise_unless_held) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         replay = gossip = None
         if args.replay_paper:
@@ -177,10 +174,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
         return EXIT_BAD_INPUT
     except (JobInterrupted, KeyboardInterrupt) as exc:
         stop = exc if isinstance(exc, JobInterrupted) else JobInterrupted(signal.SIGINT)
-        print(f"error: {stop}; {args.out} left as it was", file=sys.stderr)
+        where = (
+            f"{args.out} holds the new report (the signal came while it was put in place)"
+            if getattr(exc, "report_replaced", False)
+            else f"{args.out} left as it was"
+        )
+        print(f"error: {stop}; {where}", file=sys.stderr)
         return stop.exit_code
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(report.markdown)
     problems = report.collected.problems
     if problems:

@@ -57,7 +57,7 @@ def _speedup_sd(lo: float, hi: float) -> float:
 
 def agreement(runs: pd.DataFrame, layout: Layout, reference: pd.DataFrame) -> pd.DataFrame:
     """One row per (algorithm, nodes, quantity): ours, the reference's, the tolerance, agrees
-    (None for a cell with no finished run here: ``ours`` is "missing")."""
+    (None where there is no finished run to compare: ``ours`` is "missing")."""
     ours = reference_frame(runs, layout).set_index(["algorithm", "nodes"])
     ref = reference.set_index(["algorithm", "nodes"])
     rows = []
@@ -106,7 +106,19 @@ def agreement(runs: pd.DataFrame, layout: Layout, reference: pd.DataFrame) -> pd
                 "agrees": bool(abs(d) <= tol),
             }
         )
-        if key[0] != layout.baseline:
+        if key[0] != layout.baseline and math.isnan(a.speedup):  # no baseline run at this n
+            rows.append(
+                {
+                    "algorithm": key[0],
+                    "nodes": key[1],
+                    "quantity": "speed-up",
+                    "ours": "missing",
+                    "reference": f"{b.speedup:.2f}x",
+                    "tolerance": "",
+                    "agrees": None,
+                }
+            )
+        elif key[0] != layout.baseline:
             sd = math.sqrt(
                 _speedup_sd(a.speedup_lo, a.speedup_hi) ** 2
                 + _speedup_sd(b.speedup_lo, b.speedup_hi) ** 2
@@ -145,8 +157,8 @@ def agreement_markdown(frame: pd.DataFrame, layout: Layout, reference_path: Path
         "",
         f"**{len(present) - len(bad)} of {len(present)} cells agree.**"
         + (
-            f" {len(missing)} cells of the study have no finished run here and are not compared "
-            "(missing)."
+            f" {len(missing)} row(s) have no finished run here (of the cell, or for a speed-up of "
+            "the baseline at that node count) and are not compared (missing)."
             if len(missing)
             else ""
         ),

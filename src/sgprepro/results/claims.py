@@ -139,35 +139,39 @@ def _speedup_at_least(cmp: pd.DataFrame, t: dict) -> tuple[str, str]:
 def _log_growth(cmp: pd.DataFrame, layout: Layout, t: dict) -> tuple[str, str]:
     nodes = np.array(layout.nodes, dtype=float)
     base = cmp[cmp.algorithm == layout.baseline].sort_values("nodes")["s_per_itr"].to_numpy()
+    verdicts, parts = [], []
     if np.isnan(base).any():
-        return MISSING, f"{layout.baseline}: cells missing"
-    _, slope, r2 = log2_fit(nodes, base)
-    growth = base[-1] / base[0] - 1
-    ok = r2 >= t["r2"] and slope > 0 and growth >= t["growth"]
-    parts = [
-        (
+        verdicts.append(MISSING)
+        parts.append(f"{layout.baseline}: cells missing")
+    else:
+        _, slope, r2 = log2_fit(nodes, base)
+        growth = base[-1] / base[0] - 1
+        verdicts.append(HOLDS if r2 >= t["r2"] and slope > 0 and growth >= t["growth"] else FAILS)
+        parts.append(
             f"{layout.baseline}: +{100 * growth:.0f}% from {int(nodes[0])} to {int(nodes[-1])} "
             f"nodes, R^2 {r2:.3f} in log2(n)"
         )
-    ]
-    paper_base = [
-        v
-        for n in nodes
-        if (v := layout.paper_value(layout.baseline, int(n), "s_per_itr")) is not None
-    ]
-    if len(paper_base) == len(nodes):
-        pg = paper_base[-1] / paper_base[0] - 1
-        parts[0] += f" (paper +{100 * pg:.0f}%, R^2 {log2_fit(nodes, np.array(paper_base))[2]:.3f})"
+        paper_base = [
+            v
+            for n in nodes
+            if (v := layout.paper_value(layout.baseline, int(n), "s_per_itr")) is not None
+        ]
+        if len(paper_base) == len(nodes):
+            pg = paper_base[-1] / paper_base[0] - 1
+            r2p = log2_fit(nodes, np.array(paper_base))[2]
+            parts[0] += f" (paper +{100 * pg:.0f}%, R^2 {r2p:.3f})"
     for alg in t["flat"]:
         col = cmp[cmp.algorithm == alg].sort_values("nodes")["s_per_itr"].to_numpy()
         if np.isnan(col).any():
-            return MISSING, "; ".join([*parts, f"{alg}: cells missing"])
+            verdicts.append(MISSING)
+            parts.append(f"{alg}: cells missing")
+            continue
         fg = col[-1] / col[0] - 1
-        ok = ok and fg <= t["flat_growth"]
+        verdicts.append(HOLDS if fg <= t["flat_growth"] else FAILS)
         pv = [v for n in nodes if (v := layout.paper_value(alg, int(n), "s_per_itr")) is not None]
         paper = f" (paper {100 * (pv[-1] / pv[0] - 1):+.0f}%)" if len(pv) == len(nodes) else ""
         parts.append(f"{alg}: {100 * fg:+.0f}%{paper}")
-    return (HOLDS if ok else FAILS), "; ".join(parts)
+    return _combine(verdicts), "; ".join(parts)
 
 
 def _faster(runs: pd.DataFrame, layout: Layout, t: dict) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sgprepro.interrupt import JobInterrupted, signals_held
 from sgprepro.results import plots
 from sgprepro.results.agreement import (
     agreement,
@@ -270,7 +271,12 @@ def write_report(
             dpi=dpi,
             networks=networks,
         )
-        replace_dir(build, out_dir)
+        try:
+            with signals_held():  # a stop signal waits until the swap (and its clean-up) is done
+                replace_dir(build, out_dir)
+        except JobInterrupted as exc:  # raised by signals_held once the swap was done
+            exc.report_replaced = True  # type: ignore[attr-defined]
+            raise
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
