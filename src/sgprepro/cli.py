@@ -43,15 +43,19 @@ from sgprepro.train.callbacks import (
 register_configs()
 
 
-def _skip_or_fail(message: str, code: int) -> None:
-    """A cell that cannot run: in a local sweep, one line and on to the next cell (the sweep ends
-    non-zero, listing it); a single run (or a cluster sweep's task) exits here."""
+def _skip_or_fail(
+    message: str, code: int, cells: list[SkippedCell] = SKIPPED, what: str = "skipped"
+) -> None:
+    """A cell that cannot run (``SKIPPED``) or whose run failed (``FAILED``): in a local sweep,
+    one line and on to the next cell (the sweep ends non-zero, listing it); a single run, or a
+    job of a cluster sweep (whose launcher collects the jobs' statuses), exits here with
+    ``code``."""
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN or hc.launcher.get("_target_") != BASIC_LAUNCHER:
         fail(message, code)
     cell = SkippedCell(int(hc.job.num), " ".join(hc.overrides.task), message, code)
-    SKIPPED.append(cell)
-    print(f"error: cell {cell}; skipped", file=sys.stderr, flush=True)
+    cells.append(cell)
+    print(f"error: cell {cell}; {what}", file=sys.stderr, flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
@@ -66,9 +70,11 @@ def _main(dcfg: DictConfig) -> float | None:
         return None
     hc = HydraConfig.get()
     from sgprepro.config import unread_settings
+    from sgprepro.launchenv import detect
 
-    for line in unread_settings(cfg, list(hc.overrides.task)):
-        print(f"warning: {line}", file=sys.stderr, flush=True)
+    if detect().rank == 0:  # once per run, not once per rank of a cluster job
+        for line in unread_settings(cfg, list(hc.overrides.task)):
+            print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)
     try:
         result = run_job(cfg, out, overrides=str(hc.job.override_dirname or ""))
@@ -87,14 +93,7 @@ def _main(dcfg: DictConfig) -> float | None:
             if result.get("error_txt") is None
             else f"error.txt could not be written in {out}: {result['error_txt']}"
         )
-        if hc.mode == RunMode.RUN:  # a single run reports failure in its exit status
-            fail(f"{result['error']} ({where})", 1)
-        # in a multirun the next job still runs; the sweep ends with status 1, listing it
-        FAILED.append(
-            SkippedCell(
-                int(hc.job.num), " ".join(hc.overrides.task), f"{result['error']} ({where})", 1
-            )
-        )
+        _skip_or_fail(f"{result['error']} ({where})", 1, FAILED, "failed")
     return None
 
 

@@ -115,7 +115,7 @@ def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list
         users = [a for a in algorithm_names() if setting in algorithm_class(a).settings]
         where = f"it is a setting of {', '.join(users)}" if users else "no algorithm reads it"
         out.append(
-            f"{key}={value} has no effect with algorithm={cfg.algorithm.name} ({where}); drop "
+            f"{key}={value} has no effect with algorithm={cfg.algorithm.row} ({where}); drop "
             f"it{f' or use algorithm={users[0]}' if users else ''}"
         )
     return out
@@ -158,11 +158,16 @@ def _unknown_key(node: DictConfig, path: str = "") -> ConfigError | None:
     for key in map(str, node):
         name = f"{path}{key}"
         if key not in fields:
-            value = node._get_node(key)
-            shown = OmegaConf.to_yaml(value).strip() if isinstance(value, DictConfig) else value
+            container = OmegaConf.to_container(node, resolve=False)
+            assert isinstance(container, dict)  # node is a DictConfig
+            raw = container[key]
+            shown = raw if isinstance(raw, str) else json.dumps(raw)
             group = path.rstrip(".") or "the config"
-            near = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.5)
-            fix = f"set {path}{near[0]} instead (without +)" if near else "remove it"
+            near = (
+                difflib.get_close_matches(key, fields, n=1, cutoff=0.5)
+                or [f for f in fields if f.startswith(f"{key}_")][:1]
+            )
+            fix = f"set {path}{near[0]}={shown} instead (without +)" if near else "remove it"
             return _err(
                 f"{name}={shown}: not a setting of {group} (its settings: {', '.join(fields)}); "
                 f"{fix}"

@@ -141,3 +141,40 @@ def test_a_two_task_job_trains_then_a_resubmission_is_skipped_on_every_rank(
     assert elapsed < 30, f"the skip took {elapsed:.0f} s (debug=tiny waits up to 30 s)"
     assert (run_dir / "done").read_text() == done_before
     assert not (run_dir / "attempts").exists()
+
+
+@pytest.mark.dist
+def test_a_failed_job_is_waited_for_listed_and_ends_the_sweep_with_status_1(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "cluster"
+    env = install(tmp_path / "bin", state, run=True)
+    sweep = tmp_path / "multirun"
+    proc = _train(
+        [
+            "-m",
+            "hydra/launcher=slurm",
+            "nodes=2",
+            "debug=tiny",
+            "train.inject_fault='crash@1:1',''",  # job 0 crashes on rank 1, job 1 runs clean
+            "slurm.gpus_per_node=0",
+            "slurm.cpus_per_task=1",
+            "slurm.mem_gb=1",
+            "slurm.timeout_min=10",
+            "slurm.master_port=23466",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+        env,
+    )
+    first = min(scripts(state))
+    logs = _job_log(state, first)
+    assert proc.returncode == 1, proc.stderr[-3000:] + logs
+    assert "Traceback" not in proc.stderr.split("error:")[-1]
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert summary.startswith("error: 1 run(s) failed"), summary
+    assert "#0 (" in summary
+    assert f"SLURM job {first} failed" in summary
+    clean = [p.parent for p in sweep.rglob("done")]  # the other job was waited for, and finished
+    assert len(clean) == 1, proc.stderr[-3000:]
+    assert "crash" not in clean[0].name

@@ -77,29 +77,30 @@ def test_an_invalid_cell_is_skipped_and_the_others_run(tmp_path) -> None:
 
 @pytest.mark.dist
 @pytest.mark.slow
-def test_a_sweep_whose_runs_fail_runs_every_cell_and_ends_with_status_1(tmp_path) -> None:
+def test_failed_runs_and_a_bad_cell_are_listed_and_bad_input_sets_the_status(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(
         [
             "-m",
             "nodes=2",
             "debug=tiny",
-            "seed=0,1",
-            "train.inject_fault=crash@1:1",
+            "train.inject_fault=crash@3:1,crash@1:1",  # job 0: no rank 3 (bad input); job 1 fails
             f"hydra.sweep.dir={sweep}",
         ],
         tmp_path,
     )
-    assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     summary = error_lines(proc.stderr)[-1]
-    assert summary.startswith("error: 2 run(s) failed (each keeps its error.txt;"), summary
-    for fragment in ("#0 (", "#1 (", "injected fault"):
-        assert fragment in summary
-    for seed in (0, 1):  # both cells ran, and each recorded its failure
-        (run,) = sweep.glob(f"sgp-n2-*-s{seed}*")
-        assert (run / "error.txt").exists()
-        assert not (run / "done").exists()
+    assert proc.returncode == 2, proc.stderr[-3000:]  # bad input outranks a failed run
+    skipped, failed = summary.split(" | ")
+    assert skipped.startswith("error: 1 cell(s) of the sweep did not run: #0 ("), skipped
+    assert "rank 3 does not exist" in skipped
+    assert failed.startswith("1 run(s) failed (each keeps its error.txt;"), failed
+    assert "#1 (" in failed
+    assert "injected fault" in failed
+    (crashed,) = [p for p in sweep.glob("sgp-n2-*") if (p / "run.json").exists()]
+    assert (crashed / "error.txt").exists()
+    assert not (crashed / "done").exists()
 
 
 @pytest.mark.dist

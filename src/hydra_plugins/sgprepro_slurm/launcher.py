@@ -80,7 +80,35 @@ class CellSlurmLauncher(SlurmLauncher):
                 JobReturn(overrides=o, status=JobStatus.COMPLETED, _return_value=None)
                 for o, _ in cells
             ]
-        return [j.results()[0] for j in jobs]
+        return self._collect(jobs, cells, initial_job_idx)
+
+    @staticmethod
+    def _collect(jobs: list[Any], cells: list[Any], initial_job_idx: int) -> list[JobReturn]:
+        """Wait for every job; a failed one is listed in ``FAILED`` (the sweep then ends with
+        status 1 naming it, as a local sweep does) instead of stopping the wait at the first."""
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
+        from sgprepro.train.callbacks import FAILED, SkippedCell
+
+        returns = []
+        for i, (job, (overrides, _)) in enumerate(zip(jobs, cells, strict=True)):
+            try:
+                returns.append(job.results()[0])
+            except (FailedJobError, UncompletedJobError) as exc:
+                lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+                why = lines[-1].strip() if lines else type(exc).__name__
+                FAILED.append(
+                    SkippedCell(
+                        initial_job_idx + i,
+                        " ".join(filter_overrides(overrides)),
+                        f"SLURM job {job.job_id} failed: {why} (its log: {job.paths.stderr})",
+                        1,
+                    )
+                )
+                returns.append(
+                    JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=None)
+                )
+        return returns
 
     def __call__(
         self,

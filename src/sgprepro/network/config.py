@@ -125,13 +125,19 @@ class NetworkConfig:
             if not (low_ok and value < math.inf):
                 raise bad(key, rule, fix)
         if self.relative and (self.latency_s is not None or self.bandwidth_gbps is not None):
+            ratios = [
+                f"{k}={getattr(self, k)}" for k in _RATIO_KEYS if getattr(self, k) is not None
+            ]
+            if self.ratios_from is not None:
+                ratios.append(f"ratios_from={self.ratios_from}")
             raise bad(
                 "latency_s" if self.latency_s is not None else "bandwidth_gbps",
-                f"network={self.name} is defined relative to each run's compute (its times are "
-                "ratios such as network.latency_over_compute), so it has no latency or link "
-                "speed of its own",
-                "for an absolute link pick an absolute condition (network=eth_10g, ib_100g, wan "
-                "or ideal) and override its latency_s/bandwidth_gbps",
+                f"with {', '.join(ratios)} the condition is defined relative to each run's compute "
+                "and takes no latency or link speed of its own (a condition is either absolute: "
+                "latency_s, bandwidth_gbps; or relative: the *_over_compute ratios, ratios_from)",
+                "drop one of the two: for an absolute link start from an absolute condition "
+                f"({', '.join(p for p in list_presets() if not load_preset(p).relative)}) "
+                "and set its latency_s/bandwidth_gbps",
             )
         if not 0.0 < self.efficiency <= 1.0:
             raise bad(
