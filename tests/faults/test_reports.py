@@ -107,6 +107,24 @@ def test_sigterm_during_the_swap_waits_for_it(old_report, monkeypatch, capsys) -
     assert [p.name for p in old_report.parent.iterdir()] == [old_report.name]  # nothing aside
 
 
+def test_a_report_over_fewer_runs_than_the_one_it_replaces_says_so(tmp_path, capsys) -> None:
+    out = tmp_path / "reports" / "table1_eth10g"
+    assert main(_args(FIXTURE_RUNS, out)) == 0
+    full = json.loads((out / "provenance.json").read_text())["counts"]
+    assert "warning" not in capsys.readouterr().err
+    few = tmp_path / "few"
+    for name in ("0", "1"):
+        shutil.copytree(FIXTURE_RUNS / name, few / name)
+    assert main(_args(few, out)) == 0
+    part = json.loads((out / "provenance.json").read_text())["counts"]
+    assert part["present"] < full["present"]
+    err = capsys.readouterr().err
+    assert (
+        f"warning: this report of {out} covers {part['present']} of {part['expected']} runs; "
+        f"the one it replaced covered {full['present']}"
+    ) in err
+
+
 def test_a_report_replaces_the_folder_as_a_whole(old_report) -> None:
     rep = write_report(FIXTURE_RUNS, old_report, STUDY_DIR, formats=())
     names = {p.name for p in old_report.iterdir()}

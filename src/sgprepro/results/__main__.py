@@ -12,6 +12,7 @@ an unreadable layout), with one line on stderr and the report folder left as it 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -88,6 +89,15 @@ def check_args(args: argparse.Namespace, formats: tuple[str, ...]) -> str | None
     return None
 
 
+def _present_runs(out: Path) -> tuple[int, int] | None:
+    """(present, expected) runs of the report in ``out``, from its provenance; None if unknown."""
+    try:
+        counts = json.loads((out / "provenance.json").read_text())["counts"]
+        return int(counts["present"]), int(counts["expected"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -148,6 +158,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
 
     # SIGTERM (a timeout, a cluster's kill) and Ctrl-C unwind: the half-built report folder is
     # removed and --out keeps what it had, or, during the swap itself, the swap completes first
+    before = _present_runs(args.out)
     previous = {s: signal.signal(s, raise_unless_held) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         replay = gossip = None
@@ -185,6 +196,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     print(report.markdown)
+    after = _present_runs(args.out)
+    if before is not None and after is not None and after[0] < before[0]:
+        print(
+            f"warning: this report of {args.out} covers {after[0]} of {after[1]} runs; the one it "
+            f"replaced covered {before[0]} (a report tracked by git comes back with git checkout "
+            f"-- {args.out})",
+            file=sys.stderr,
+        )
     problems = report.collected.problems
     if problems:
         print(
