@@ -143,11 +143,19 @@ def plan(cfg: Config) -> str:
         if cfg.comm.gpus_per_rank > 0
         else f"local: {cfg.nodes} forked {cfg.comm.backend} workers"
     )
+    # a dry run skips the checks of this machine's paths; a dataset folder that is not even set
+    # fails on every machine, so say so now rather than once the job has been queued
+    unset = (
+        "; data.root is not set: set it (data.root=... or conf/local/<site>.yaml) before the "
+        "real run"
+        if cfg.data.root is None and cfg.data.name in ("imagenet", "cifar10")
+        else ""
+    )
     return (
         f"would launch {cfg.algorithm.name} on nodes={cfg.nodes} "
         f"(topology={resolve_topology_name(cfg) or 'none'}, network={cfg.network.name}, "
         f"model={cfg.model.name}, data={cfg.data.name}, epochs={cfg.optim.epochs:g}, "
-        f"batch/node={cfg.optim.batch_size}, seed={cfg.seed}) -> {where}"
+        f"batch/node={cfg.optim.batch_size}, seed={cfg.seed}) -> {where}{unset}"
     )
 
 

@@ -1,4 +1,5 @@
-"""Every algorithm.* knob belongs to an algorithm, and one given for another algorithm is named."""
+"""Every algorithm.* knob belongs to an algorithm, and one given for another algorithm is named;
+a dry run names what it could not check."""
 
 from __future__ import annotations
 
@@ -43,3 +44,17 @@ def test_the_cli_warns_and_still_runs(tmp_path) -> None:
         "adpsgd)" in proc.stderr
     )
     assert "would launch sgp on nodes=4" in proc.stdout
+
+
+def test_a_dry_run_says_when_the_dataset_folder_is_not_set(compose_cfg) -> None:
+    from sgprepro.app import plan
+
+    paper = ["nodes=32", "experiment=paper_imagenet", "algorithm=sgp"]
+    line = plan(validate(compose_cfg(paper), check_paths=False))
+    assert line.startswith("would launch sgp on nodes=32 ")
+    assert line.endswith(
+        "; data.root is not set: set it (data.root=... or conf/local/<site>.yaml) before the real run"
+    )
+    with_root = plan(validate(compose_cfg([*paper, "data.root=/data/imagenet"]), check_paths=False))
+    assert "data.root" not in with_root
+    assert "data.root" not in plan(validate(compose_cfg(["nodes=4"]), check_paths=False))
