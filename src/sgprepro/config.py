@@ -104,6 +104,7 @@ def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list
     from sgprepro.algorithms import algorithm_class, algorithm_names
 
     reads = set(algorithm_class_of(cfg).settings) | {"name", "variant"}
+    variant = f" (variant {cfg.algorithm.variant})" if cfg.algorithm.variant else ""
     out = []
     for item in overrides:
         key, sep, value = item.lstrip("+~").partition("=")
@@ -115,8 +116,8 @@ def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list
         users = [a for a in algorithm_names() if setting in algorithm_class(a).settings]
         where = f"it is a setting of {', '.join(users)}" if users else "no algorithm reads it"
         out.append(
-            f"{key}={value} has no effect with algorithm={cfg.algorithm.row} ({where}); drop "
-            f"it{f' or use algorithm={users[0]}' if users else ''}"
+            f"{key}={value} has no effect with algorithm={cfg.algorithm.name}{variant} ({where}); "
+            f"drop it{f' or use algorithm={users[0]}' if users else ''}"
         )
     return out
 

@@ -48,6 +48,6 @@ def signals_held() -> Iterator[None]:
         yield
     finally:
         _held -= 1
-    if not _held and _pending is not None:
-        signum, _pending = _pending, None
-        raise JobInterrupted(signum)
+        if not _held and _pending is not None:  # even if the block raised: never left pending
+            signum, _pending = _pending, None
+            raise JobInterrupted(signum)

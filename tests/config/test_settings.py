@@ -33,7 +33,9 @@ def test_a_knob_the_algorithm_does_not_read_is_named_with_who_reads_it(compose_c
     assert unread_settings(ar, shared) == []
     ddp = validate(compose_cfg(["nodes=4", "algorithm=allreduce_ddp"]), check_paths=False)
     (row,) = unread_settings(ddp, ["algorithm.average_every=4"])
-    assert row.startswith("algorithm.average_every=4 has no effect with algorithm=allreduce_ddp")
+    assert row.startswith(
+        "algorithm.average_every=4 has no effect with algorithm=allreduce (variant allreduce_ddp)"
+    )
 
 
 def test_the_cli_warns_and_still_runs(tmp_path) -> None:

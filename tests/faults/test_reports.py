@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sgprepro import interrupt
 from sgprepro.results import collect_runs, plots
 from sgprepro.results import report as report_module
 from sgprepro.results.__main__ import main
@@ -105,6 +106,35 @@ def test_sigterm_during_the_swap_waits_for_it(old_report, monkeypatch, capsys) -
     assert (old_report / "table.md").read_text() != "the committed table\n"  # the new one, whole
     assert (old_report / "provenance.json").read_text() != "{}\n"
     assert [p.name for p in old_report.parent.iterdir()] == [old_report.name]  # nothing aside
+
+
+def test_a_swap_that_fails_still_delivers_the_held_signal(old_report, monkeypatch, capsys) -> None:
+    before = snapshot(old_report.parent)
+
+    def broken(_new, _target):  # a signal arrives, then the rename itself fails
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise OSError("rename failed")
+
+    monkeypatch.setattr(report_module, "replace_dir", broken)
+    assert main(_args(FIXTURE_RUNS, old_report)) == 128 + signal.SIGTERM  # not swallowed
+    assert capsys.readouterr().err.strip().endswith(f"{old_report} left as it was")
+    assert snapshot(old_report.parent) == before
+    assert interrupt._pending is None  # nothing left to fire at a later, clean swap
+    monkeypatch.undo()
+    assert main(_args(FIXTURE_RUNS, old_report)) == 0
+
+
+def test_old_content_that_cannot_be_removed_does_not_undo_the_swap(old_report, monkeypatch) -> None:
+    real_rmtree = shutil.rmtree
+
+    def stubborn(path, ignore_errors=False, **kwargs):
+        if not ignore_errors:
+            raise PermissionError(f"cannot remove {path}")
+        return real_rmtree(path, ignore_errors=True, **kwargs)
+
+    monkeypatch.setattr(report_module.shutil, "rmtree", stubborn)
+    assert main(_args(FIXTURE_RUNS, old_report)) == 0  # the new report is in place: success
+    assert (old_report / "table.md").read_text() != "the committed table\n"
 
 
 def test_a_report_over_fewer_runs_than_the_one_it_replaces_says_so(tmp_path, capsys) -> None:

@@ -95,8 +95,10 @@ class CellSlurmLauncher(SlurmLauncher):
             try:
                 returns.append(job.results()[0])
             except (FailedJobError, UncompletedJobError) as exc:
-                lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-                why = lines[-1].strip() if lines else type(exc).__name__
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+                # submitit's "(state: TIMEOUT)" line when it has one, else the log's last line
+                state = [ln for ln in lines if "state:" in ln]
+                why = (state or lines or [type(exc).__name__])[-1]
                 FAILED.append(
                     SkippedCell(
                         initial_job_idx + i,

@@ -195,7 +195,7 @@ def replace_dir(new: Path, target: Path) -> None:
     if not target.is_dir():
         raise NotADirectoryError(f"{target} is a file, not a report folder; nothing replaced")
     if _exchange(new, target):
-        shutil.rmtree(new)  # now the old content
+        shutil.rmtree(new, ignore_errors=True)  # now the old content; the swap is done
         return
     aside = target.with_name(f".{target.name}.old-{os.getpid()}")
     target.rename(aside)
@@ -204,7 +204,7 @@ def replace_dir(new: Path, target: Path) -> None:
     except OSError:
         aside.rename(target)
         raise
-    shutil.rmtree(aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def write_report(
@@ -271,11 +271,13 @@ def write_report(
             dpi=dpi,
             networks=networks,
         )
+        swapped = False
         try:
             with signals_held():  # a stop signal waits until the swap (and its clean-up) is done
                 replace_dir(build, out_dir)
-        except JobInterrupted as exc:  # raised by signals_held once the swap was done
-            exc.report_replaced = True  # type: ignore[attr-defined]
+                swapped = True
+        except JobInterrupted as exc:
+            exc.report_replaced = swapped  # type: ignore[attr-defined]
             raise
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
