@@ -181,6 +181,32 @@ def _help(argv: list[str]) -> str:
     return HELP.format(groups=_config_groups(), given=given, config=OmegaConf.to_yaml(cfg))
 
 
+SITE_HEADER = "# @package _global_"
+"""First line of a ``conf/local/<site>.yaml``: its keys are top-level (``data.root``), not
+under ``local.``."""
+
+
+def _check_site_files(argv: list[str], root: Path | None = None) -> None:
+    """Refuse a ``local=<site>`` whose file in the config folder lacks :data:`SITE_HEADER`
+    (Hydra's own error, "Key 'local' not in 'Config'", names neither the file nor the fix).
+    A site on another search path (``hydra.searchpath``) is left to Hydra."""
+    root = root or conf_dir()
+    for arg in argv:
+        key, _, site = arg.partition("=")
+        if key.lstrip("+~") != "local" or not site or "," in site:
+            continue
+        path = root / "local" / f"{site}.yaml"
+        if not path.is_file():
+            continue
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        if not lines or lines[0].replace(" ", "") != SITE_HEADER.replace(" ", ""):
+            fail(
+                f"local={site}: {path} must start with the line '{SITE_HEADER}' (site settings "
+                "are top-level keys such as data.root, not keys under local.); add that line "
+                "as its first line"
+            )
+
+
 def train() -> None:
     """``sgprepro-train``: run the app; SIGTERM or SIGINT anywhere (a run, or between the cells of
     a sweep) ends it with one line and status 128 + the signal number."""
@@ -188,6 +214,7 @@ def train() -> None:
     if "--help" in argv or "-h" in argv:
         print(_help(argv), end="")
         return
+    _check_site_files(argv)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _interrupted)  # during a run, sgprepro.app takes over
     sys.argv += _external_rank_args(argv)

@@ -22,7 +22,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sgprepro.configstore import NODES_MISSING, register_configs, writable_schema
-from sgprepro.data import DataError, DataSpec, check_batch, input_shape_of, validate_data_spec
+from sgprepro.data import (
+    DataError,
+    DataSpec,
+    batches_per_epoch,
+    check_batch,
+    input_shape_of,
+    validate_data_spec,
+)
 from sgprepro.models import MIN_RESNET20_WIDTH, ModelError, check_model_input, validate_model_spec
 from sgprepro.schema import (
     AlgorithmConfig,
@@ -322,6 +329,16 @@ def _check_host(c: Config, host: HostFacts) -> None:
         )
 
 
+def run_iterations(c: Config, train_size: int) -> tuple[int, int]:
+    """(iterations per epoch per node, total iterations per node) of a run on a training set
+    of ``train_size`` samples (``train.max_steps`` > 0 caps the total)."""
+    ipe = batches_per_epoch(train_size, c.nodes, c.optim.batch_size)
+    total = max(1, math.ceil(c.optim.epochs * ipe))
+    if c.train.max_steps > 0:
+        total = min(total, c.train.max_steps)
+    return ipe, total
+
+
 def validate(
     cfg: DictConfig | Config, check_paths: bool = True, host: HostFacts | None = None
 ) -> Config:
@@ -418,6 +435,27 @@ def _check_model_and_data(c: Config, check_paths: bool) -> None:
         except DataError as exc:  # name the key as it is set: optim.batch_size
             msg = str(exc).splitlines()[0].replace("batch_size", "optim.batch_size")
             raise _err(f"{msg} (data.name={c.data.name})") from exc
+        _check_delay_fits(c, n_train)
+
+
+def _check_delay_fits(c: Config, n_train: int) -> None:
+    """A delayed algorithm's messages must be mixed in before the run ends, not only drained."""
+    tau = c.algorithm.tau
+    if "tau" not in algorithm_class_of(c).settings or tau <= 0:
+        return
+    _, total = run_iterations(c, n_train)
+    if tau >= total:
+        length = (
+            f"train.max_steps={c.train.max_steps}"
+            if 0 < c.train.max_steps == total
+            else f"optim.epochs={c.optim.epochs:g}, nodes={c.nodes}, "
+            f"optim.batch_size={c.optim.batch_size}"
+        )
+        raise _err(
+            f"algorithm.tau={tau} with a run of {total} iterations per node ({length}): every "
+            "message would be mixed in only when the run drains them at its end; use "
+            f"algorithm.tau<={max(1, total // 4)} or a longer run"
+        )
 
 
 def _check_optim(c: Config) -> None:

@@ -133,6 +133,19 @@ CASES: tuple[Case, ...] = (
     ),
     case("nodes=4 algorithm=sgp_delayed algorithm.tau=-1", "algorithm.tau=-1", ">= 0", "use tau=1"),
     case(
+        "nodes=4 algorithm=sgp_delayed algorithm.tau=100 train.max_steps=100",
+        "algorithm.tau=100",
+        "train.max_steps=100",
+        "drains them at its end",
+        "use algorithm.tau<=25",
+    ),
+    case(
+        "nodes=32 algorithm=sgp_delayed algorithm.tau=400",
+        "algorithm.tau=400",
+        "of 324 iterations",
+        "optim.epochs=9, nodes=32",
+    ),
+    case(
         "nodes=4 algorithm=allreduce algorithm.allreduce_algo=foo",
         "algorithm.allreduce_algo='foo'",
         "must be",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import sys
 import time
 from collections.abc import Iterator
@@ -24,8 +23,8 @@ from torch.utils.data import Subset
 
 from sgprepro.algorithms import Algorithm, RunContext, algorithm_class, build_algorithm
 from sgprepro.comm import Communicator, WorkerContext
-from sgprepro.config import Config, build_topology, parse_fault, peers_schedule
-from sgprepro.data import DatasetPair, batches_per_epoch, build_dataset, make_loader
+from sgprepro.config import Config, build_topology, parse_fault, peers_schedule, run_iterations
+from sgprepro.data import DatasetPair, build_dataset, make_loader
 from sgprepro.models import build_model
 from sgprepro.regime import resolve
 from sgprepro.train.checkpoint import cut_records, load_checkpoint, restore, save_checkpoint
@@ -35,15 +34,6 @@ from sgprepro.train.records import RankRecords
 from sgprepro.train.schedule import make_lr_fn
 
 log = logging.getLogger(__name__)
-
-
-def iterations(cfg: Config, train_size: int) -> tuple[int, int]:
-    """(iterations per epoch per node, total iterations per node)."""
-    ipe = batches_per_epoch(train_size, cfg.nodes, cfg.optim.batch_size)
-    total = max(1, math.ceil(cfg.optim.epochs * ipe))
-    if cfg.train.max_steps > 0:
-        total = min(total, cfg.train.max_steps)
-    return ipe, total
 
 
 @dataclass
@@ -106,7 +96,7 @@ def build(ctx: WorkerContext, cfg: Config, data: DatasetPair | None = None) -> S
         nesterov=o.nesterov,
         weight_decay=o.weight_decay,
     )
-    ipe, total_steps = iterations(cfg, len(pair.train))
+    ipe, total_steps = run_iterations(cfg, len(pair.train))
     comm = Communicator(rank, n, cfg.comm.timeout_s, backend=ctx.backend)
     topology = build_topology(cfg)
     cls = algorithm_class(cfg.algorithm.name)
