@@ -19,6 +19,7 @@ number when SIGTERM or SIGINT stopped it (130 for Ctrl-C).
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -55,7 +56,22 @@ def _skip_or_fail(
         fail(message, code)
     cell = SkippedCell(int(hc.job.num), " ".join(hc.overrides.task), message, code)
     cells.append(cell)
+    if code == EXIT_BAD_INPUT:
+        _drop_refused_folder(Path(hc.runtime.output_dir), f"{hc.job.name}.log")
     print(f"error: cell {cell}; {what}", file=sys.stderr, flush=True)
+
+
+def _drop_refused_folder(out: Path, log_name: str) -> None:
+    """Remove the folder Hydra made for a refused cell, if it holds only what Hydra put there
+    (``.hydra/`` and an empty job log): a cell that never ran leaves no run folder behind. A
+    folder with anything else in it (an earlier run's records) is kept as it is."""
+    hydra_only = {".hydra", log_name}
+    try:
+        entries = list(out.iterdir())
+    except OSError:
+        return
+    if all(e.name in hydra_only and (e.is_dir() or e.stat().st_size == 0) for e in entries):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")

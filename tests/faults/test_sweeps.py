@@ -72,7 +72,7 @@ def test_an_invalid_cell_is_skipped_and_the_others_run(tmp_path) -> None:
     assert summary.startswith("error: 1 cell(s) of the sweep did not run: #0 (nodes=1 debug=tiny)")
     (ran,) = sweep.glob("sgp-n2-*-s0")
     assert (ran / "done").exists()  # the next cell ran to the end
-    assert not list(sweep.glob("sgp-n1-*/run.json"))
+    assert not list(sweep.glob("sgp-n1-*"))  # the refused cell leaves no folder behind
 
 
 @pytest.mark.dist
@@ -121,3 +121,18 @@ def test_a_study_name_outside_the_repository_is_refused_before_anything_is_writt
     assert "Traceback" not in proc.stderr
     # nothing anywhere: not outside, and not even the valid cell of the sweep
     assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")] == ["a", "a/b", "a/b/c"]
+
+
+def test_a_refused_cells_folder_is_removed_only_if_hydra_alone_wrote_it(tmp_path) -> None:
+    from sgprepro.cli import _drop_refused_folder
+
+    fresh, earlier = tmp_path / "fresh", tmp_path / "earlier"
+    for out in (fresh, earlier):
+        (out / ".hydra").mkdir(parents=True)
+        (out / ".hydra" / "config.yaml").write_text("nodes: 1\n")
+        (out / "sgprepro.log").write_text("")
+    (earlier / "summary.json").write_text("{}")
+    _drop_refused_folder(fresh, "sgprepro.log")
+    _drop_refused_folder(earlier, "sgprepro.log")
+    assert not fresh.exists()
+    assert sorted(p.name for p in earlier.iterdir()) == [".hydra", "sgprepro.log", "summary.json"]
