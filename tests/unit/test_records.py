@@ -83,3 +83,19 @@ def test_efficiency_counts_only_the_sweeps_own_runs(tmp_path: Path) -> None:
     assert rec["efficiency"] == pytest.approx(2.0 / (4.0 * 2))
     everything = efficiency(tmp_path, started, wall_s=4.0, cores=2)  # a cluster sweep's view
     assert (everything["runs_trained"], everything["runs_already_done"]) == (1, 2)
+
+
+def test_the_staleness_histogram_is_in_increasing_staleness_through_the_json_records(tmp_path):
+    from sgprepro.tracking.records import write_json_atomic
+    from sgprepro.train.finalize import _async_stats
+
+    finals = [
+        {"gradients": 5, "gossip_rounds": 9, "staleness": [2, 10, 2, 0, 1], "clock": "emulated"},
+        {"gradients": 2, "gossip_rounds": 9, "staleness": [10, 1], "clock": "emulated"},
+    ]
+    stats = _async_stats(finals)
+    write_json_atomic(tmp_path / "summary.json", stats)
+    back = json.loads((tmp_path / "summary.json").read_text())
+    assert back["adpsgd/staleness_histogram"] == [[0, 1], [1, 2], [2, 2], [10, 2]]
+    assert back["adpsgd/staleness_mean"] == sum([2, 10, 2, 0, 1, 10, 1]) / 7
+    assert back["adpsgd/gradients_ranks"] == [5, 2]

@@ -156,7 +156,7 @@ def async_result(
         "gradients_ranks": sched.gradients(),
         "gossip_rounds_ranks": sched.rounds(),
         "active_ranks": [int(r) for r in np.flatnonzero(sched.active)],
-        "staleness_histogram": {str(k): v for k, v in hist.items()},
+        "staleness_histogram": [[int(k), int(v)] for k, v in sorted(hist.items())],
     }
     return TimingResult(
         spec,

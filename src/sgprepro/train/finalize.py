@@ -77,7 +77,10 @@ def _async_stats(finals: list[dict]) -> dict[str, Any]:
         "adpsgd/clock": finals[0].get("clock"),
         "adpsgd/gradients_ranks": [int(f["gradients"]) for f in finals],
         "adpsgd/gossip_rounds_ranks": [int(f["gossip_rounds"]) for f in finals],
-        "adpsgd/staleness_histogram": {str(v): int(c) for v, c in zip(values, counts, strict=True)},
+        # [staleness, count] pairs in increasing staleness (JSON object keys would sort as text)
+        "adpsgd/staleness_histogram": [
+            [int(v), int(c)] for v, c in zip(values, counts, strict=True)
+        ],
         "adpsgd/staleness_mean": float(stale.mean()) if stale.size else None,
     }
 
