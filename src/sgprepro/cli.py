@@ -79,12 +79,14 @@ def _main(dcfg: DictConfig) -> float | None:
     from sgprepro.app import RunDirError, run_job
     from sgprepro.config import ConfigError, validate
 
+    hc = HydraConfig.get()
     try:
-        cfg = validate(dcfg, check_paths=not dcfg.get("dry_run", False))
+        cfg = validate(
+            dcfg, check_paths=not dcfg.get("dry_run", False), overrides=list(hc.overrides.task)
+        )
     except ConfigError as exc:
         _skip_or_fail(str(exc), EXIT_BAD_INPUT)
         return None
-    hc = HydraConfig.get()
     from sgprepro.config import unread_settings
     from sgprepro.launchenv import detect
 

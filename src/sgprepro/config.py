@@ -129,6 +129,48 @@ def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list
     return out
 
 
+def _schedule_text(schedule: dict) -> str:
+    """A peers schedule as typed on the command line: ``{0:2,30:1}``."""
+    return (
+        "{"
+        + ",".join(f"{k}:{v}" for k, v in sorted(schedule.items(), key=lambda kv: int(kv[0])))
+        + "}"
+    )
+
+
+def merged_schedule(cfg: Config, overrides: list[str] | tuple[str, ...]) -> str | None:
+    """The error for a ``topology.peers_schedule`` given on the command line that Hydra merged
+    into a preset's schedule with more epochs (``{0:4}`` over ``{0:2,30:1}`` gives ``{0:4,30:1}``,
+    not the constant 4 peers the user wrote); None when the run uses the schedule as given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    given: dict | None = None
+    for item in overrides:
+        key, sep, _ = item.lstrip("+").partition("=")
+        if sep and key == "topology.peers_schedule":
+            (parsed,) = OverridesParser.create().parse_overrides([item])
+            value = parsed.value()
+            given = value if isinstance(value, dict) else given
+    if not given:
+        return None
+    composed = {int(k): int(v) for k, v in cfg.topology.peers_schedule.items()}
+    extra = sorted(set(composed) - {int(k) for k in given})
+    if not extra:
+        return None
+    as_meant = {int(k): v for k, v in given.items()}
+    for epoch in extra:  # what the given schedule has in effect at that epoch
+        before = [g for g in as_meant if g <= epoch and g not in extra]
+        as_meant[epoch] = as_meant[max(before)] if before else composed[epoch]
+    if as_meant == composed:  # the merged epochs change nothing (e.g. {0:3,5:1} over {30:1})
+        return None
+    return (
+        f"topology.peers_schedule={_schedule_text(given)}: Hydra merged it into the schedule the "
+        f"config already had (from a topology or algorithm preset), so the run would use "
+        f"{_schedule_text(composed)}; give those epochs too, e.g. "
+        f"topology.peers_schedule={_schedule_text(as_meant)}"
+    )
+
+
 def resolve_topology_name(cfg: Config) -> str | None:
     """The graph the run uses: ``topology.name``, or the algorithm's default for ``auto`` (None
     for an algorithm without a graph)."""
@@ -340,7 +382,10 @@ def run_iterations(c: Config, train_size: int) -> tuple[int, int]:
 
 
 def validate(
-    cfg: DictConfig | Config, check_paths: bool = True, host: HostFacts | None = None
+    cfg: DictConfig | Config,
+    check_paths: bool = True,
+    host: HostFacts | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> Config:
     """Every check that can run before any worker starts.
 
@@ -349,6 +394,8 @@ def validate(
         check_paths: check what depends on this machine: that dataset paths exist, that NCCL has
             CUDA, the nodes-per-core bound (off for dry runs of cluster presets).
         host: the machine's facts (None: detect them); tests pass fixed ones.
+        overrides: the command line's overrides that composed ``cfg`` (Hydra's
+            ``overrides.task``), for the checks of what Hydra did with them.
 
     Raises:
         ConfigError: one line naming key, value, constraint and fix.
@@ -372,6 +419,9 @@ def validate(
     _check_model_and_data(c, check_paths)
     _check_optim(c)
     _check_comm_train_logger(c)
+    merged = merged_schedule(c, overrides)
+    if merged:
+        raise _err(merged)
     return c
 
 

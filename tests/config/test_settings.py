@@ -1,12 +1,15 @@
 """Every algorithm.* knob belongs to an algorithm, and one given for another algorithm is named;
-a dry run names what it could not check."""
+a peers schedule that Hydra merged into a longer preset's is refused; a dry run names what it
+could not check."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from sgprepro.algorithms import algorithm_class, algorithm_names
-from sgprepro.config import unread_settings, validate
+from sgprepro.config import ConfigError, merged_schedule, unread_settings, validate
 from sgprepro.schema import AlgorithmConfig
 from tests.faults.helpers import run_cli
 
@@ -60,3 +63,28 @@ def test_a_dry_run_says_when_the_dataset_folder_is_not_set(compose_cfg) -> None:
     with_root = plan(validate(compose_cfg([*paper, "data.root=/data/imagenet"]), check_paths=False))
     assert "data.root" not in with_root
     assert "data.root" not in plan(validate(compose_cfg(["nodes=4"]), check_paths=False))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["nodes=16", "topology=exponential_2peer_early"],  # the preset's own schedule
+        ["nodes=16", "topology=exponential_2peer_early", "+topology.peers_schedule={0:3,5:1}"],
+        ["nodes=16", "topology=exponential_2peer_early", "+topology.peers_schedule={0:3,30:3}"],
+        ["nodes=32", "algorithm=sgp_2peer", "topology.peers_schedule={0:4}"],
+    ],
+)
+def test_a_schedule_that_hydra_merged_without_changing_it_is_accepted(compose_cfg, overrides):
+    cfg = validate(compose_cfg(overrides), check_paths=False, overrides=overrides)
+    assert merged_schedule(cfg, overrides) is None
+
+
+def test_a_schedule_merged_into_a_longer_preset_is_refused_with_the_schedule_meant(compose_cfg):
+    overrides = ["nodes=16", "topology=exponential_2peer_early", "+topology.peers_schedule={0:3}"]
+    with pytest.raises(ConfigError) as exc:
+        validate(compose_cfg(overrides), check_paths=False, overrides=overrides)
+    assert str(exc.value) == (
+        "topology.peers_schedule={0:3}: Hydra merged it into the schedule the config already had "
+        "(from a topology or algorithm preset), so the run would use {0:3,30:1}; give those "
+        "epochs too, e.g. topology.peers_schedule={0:3,30:3}"
+    )

@@ -107,6 +107,13 @@ CASES: tuple[Case, ...] = (
     ),
     case("nodes=4 topology.peers_schedule={0:0}", "topology.peers_schedule=", "peers >= 1"),
     case(
+        "nodes=16 topology=exponential_2peer_early +topology.peers_schedule={0:3}",
+        "topology.peers_schedule={0:3}",
+        "Hydra merged it",
+        "would use {0:3,30:1}",
+        "e.g. topology.peers_schedule={0:3,30:3}",
+    ),
+    case(
         "nodes=4 algorithm=allreduce topology=ring",
         "topology.name=ring",
         "algorithm=allreduce",
@@ -429,7 +436,7 @@ def run_case(c: Case) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - counted, and the test fails on it
         return Outcome("traceback", f"{type(exc).__name__}: {exc}")
     try:
-        validate(cfg, host=c.host)
+        validate(cfg, host=c.host, overrides=c.overrides)
     except ConfigError as exc:
         return Outcome("validate", str(exc))
     except Exception as exc:  # noqa: BLE001 - counted, and the test fails on it

@@ -123,7 +123,11 @@ class EarlyChecks(Callback):
         from sgprepro.config import ConfigError, validate
 
         try:
-            validate(cfg, check_paths=not cfg.get("dry_run", False))
+            validate(
+                cfg,
+                check_paths=not cfg.get("dry_run", False),
+                overrides=list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or []),
+            )
         except ConfigError as exc:
             fail(str(exc))
 
