@@ -19,6 +19,8 @@ number when SIGTERM or SIGINT stopped it (130 for Ctrl-C).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import signal
 import sys
@@ -64,14 +66,24 @@ def _skip_or_fail(
 def _drop_refused_folder(out: Path, log_name: str) -> None:
     """Remove the folder Hydra made for a refused cell, if it holds only what Hydra put there
     (``.hydra/`` and an empty job log): a cell that never ran leaves no run folder behind. A
-    folder with anything else in it (an earlier run's records) is kept as it is."""
-    hydra_only = {".hydra", log_name}
+    folder with anything else in it (an earlier run's records) is kept, though Hydra has already
+    rewritten its ``.hydra/`` for this cell; so is one another job holds (its ``.lock``)."""
+    from sgprepro.app import LOCK_FILE
+
+    hydra_only = {".hydra", log_name, LOCK_FILE}
     try:
-        entries = list(out.iterdir())
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return
-    if all(e.name in hydra_only and (e.is_dir() or e.stat().st_size == 0) for e in entries):
-        shutil.rmtree(out, ignore_errors=True)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live job's folder is left alone
+        entries = list(out.iterdir())
+        if all(e.name in hydra_only and (e.is_dir() or e.stat().st_size == 0) for e in entries):
+            shutil.rmtree(out, ignore_errors=True)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
@@ -208,21 +220,25 @@ def _check_site_files(argv: list[str], root: Path | None = None) -> None:
     """Refuse a ``local=<site>`` whose file in the config folder lacks :data:`SITE_HEADER`
     (Hydra's own error, "Key 'local' not in 'Config'", names neither the file nor the fix).
     A site on another search path (``hydra.searchpath``) is left to Hydra."""
-    root = root or conf_dir()
+    root = (root or conf_dir()).resolve()
     for arg in argv:
-        key, _, site = arg.partition("=")
-        if key.lstrip("+~") != "local" or not site or "," in site:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") != "local" or not value:  # ~local removes the site: nothing to read
             continue
-        path = root / "local" / f"{site}.yaml"
-        if not path.is_file():
-            continue
-        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
-        if not lines or lines[0].replace(" ", "") != SITE_HEADER.replace(" ", ""):
-            fail(
-                f"local={site}: {path} must start with the line '{SITE_HEADER}' (site settings "
-                "are top-level keys such as data.root, not keys under local.); add that line "
-                "as its first line"
-            )
+        if value.startswith("choice(") and value.endswith(")"):
+            value = value[len("choice(") : -1]
+        for site in (v.strip() for v in value.split(",")):  # a sweep: local=a,b
+            path = root / "local" / f"{site}.yaml"
+            if not site or not path.is_file():
+                continue
+            lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+            if not lines or lines[0].replace(" ", "") != SITE_HEADER.replace(" ", ""):
+                shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+                fail(
+                    f"local={site}: {shown} must start with the line '{SITE_HEADER}' (site "
+                    "settings are top-level keys such as data.root, not keys under local.); "
+                    "add that line as its first line"
+                )
 
 
 def train() -> None:

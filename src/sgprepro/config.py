@@ -167,7 +167,7 @@ def merged_schedule(cfg: Config, overrides: list[str] | tuple[str, ...]) -> str 
         f"topology.peers_schedule={_schedule_text(given)}: Hydra merged it into the schedule the "
         f"config already had (from a topology or algorithm preset), so the run would use "
         f"{_schedule_text(composed)}; give those epochs too, e.g. "
-        f"topology.peers_schedule={_schedule_text(as_meant)}"
+        f"'topology.peers_schedule={_schedule_text(as_meant)}' (quoted for the shell)"
     )
 
 
@@ -418,6 +418,7 @@ def validate(
     _check_algorithm(c)
     _check_model_and_data(c, check_paths)
     _check_optim(c)
+    _check_delay_fits(c)
     _check_comm_train_logger(c)
     merged = merged_schedule(c, overrides)
     if merged:
@@ -485,13 +486,14 @@ def _check_model_and_data(c: Config, check_paths: bool) -> None:
         except DataError as exc:  # name the key as it is set: optim.batch_size
             msg = str(exc).splitlines()[0].replace("batch_size", "optim.batch_size")
             raise _err(f"{msg} (data.name={c.data.name})") from exc
-        _check_delay_fits(c, n_train)
 
 
-def _check_delay_fits(c: Config, n_train: int) -> None:
-    """A delayed algorithm's messages must be mixed in before the run ends, not only drained."""
+def _check_delay_fits(c: Config) -> None:
+    """A delayed algorithm's messages must be mixed in before the run ends, not only drained
+    (checked where the training-set size is known without loading: the generated datasets)."""
     tau = c.algorithm.tau
-    if "tau" not in algorithm_class_of(c).settings or tau <= 0:
+    n_train = train_samples(c.data)
+    if "tau" not in algorithm_class_of(c).settings or tau <= 0 or n_train is None:
         return
     _, total = run_iterations(c, n_train)
     if tau >= total:
@@ -501,10 +503,11 @@ def _check_delay_fits(c: Config, n_train: int) -> None:
             else f"optim.epochs={c.optim.epochs:g}, nodes={c.nodes}, "
             f"optim.batch_size={c.optim.batch_size}"
         )
+        fix = f"algorithm.tau<={max(1, total // 4)}" if total > 1 else "algorithm.tau=0 (SGP)"
         raise _err(
-            f"algorithm.tau={tau} with a run of {total} iterations per node ({length}): every "
-            "message would be mixed in only when the run drains them at its end; use "
-            f"algorithm.tau<={max(1, total // 4)} or a longer run"
+            f"algorithm.tau={tau} with a run of {total} iteration{'s' if total > 1 else ''} per "
+            f"node ({length}): every message would be mixed in only when the run drains them at "
+            f"its end; use {fix} or a longer run"
         )
 
 

@@ -72,7 +72,17 @@ def test_the_paper_sweep_submits_16_jobs_each_with_its_cells_resources(tmp_path:
     assert not any(p.name == "run.json" for p in sweep.rglob("*"))  # nothing ran here
 
 
-def test_a_bad_cell_submits_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("cells", "named"),
+    [
+        (["algorithm=dpsgd", "nodes=4,5"], "nodes=5"),  # the bipartite graph needs even n
+        (  # Hydra merges the schedule into the preset's {0:2,30:1}: not what was written
+            ["nodes=16", "topology=exponential_2peer_early", "+topology.peers_schedule={0:3}"],
+            "would use {0:3,30:1}",
+        ),
+    ],
+)
+def test_a_bad_cell_submits_nothing(tmp_path: Path, cells: list[str], named: str) -> None:
     state = tmp_path / "cluster"
     env = install(tmp_path / "bin", state, run=False)
     proc = _train(
@@ -80,15 +90,14 @@ def test_a_bad_cell_submits_nothing(tmp_path: Path) -> None:
             "-m",
             "hydra/launcher=slurm",
             "hydra.launcher.wait=false",
-            "algorithm=dpsgd",
-            "nodes=4,5",  # the bipartite graph needs an even node count
+            *cells,
             f"hydra.sweep.dir={tmp_path / 'multirun'}",
         ],
         tmp_path,
         env,
     )
     assert proc.returncode != 0
-    assert "nodes=5" in proc.stderr, proc.stderr[-2000:]
+    assert named in proc.stderr, proc.stderr[-2000:]
     assert "no job was submitted" in proc.stderr, proc.stderr[-2000:]
     assert not (state / "scripts").exists() or not scripts(state)
 

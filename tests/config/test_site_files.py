@@ -33,6 +33,14 @@ def test_a_site_file_with_the_package_line_passes(tmp_path, arg):
     _check_site_files(["nodes=4", arg], tmp_path)  # no exit
 
 
-def test_sites_elsewhere_and_other_keys_are_left_to_hydra(tmp_path):
+@pytest.mark.parametrize("value", ["other,lab", "choice(other,lab)"])
+def test_each_site_of_a_sweep_is_checked(tmp_path, capsys, value):
     _site(tmp_path, "data:\n  root: /x\n")
-    _check_site_files(["local=other", "data.local=lab", "nodes=4"], tmp_path)  # no exit
+    with pytest.raises(SystemExit):
+        _check_site_files(["-m", f"local={value}"], tmp_path)
+    assert capsys.readouterr().err.startswith("error: local=lab: ")
+
+
+def test_sites_elsewhere_removals_and_other_keys_are_left_to_hydra(tmp_path):
+    _site(tmp_path, "data:\n  root: /x\n")
+    _check_site_files(["local=other", "data.local=lab", "~local=lab", "nodes=4"], tmp_path)

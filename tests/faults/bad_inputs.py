@@ -111,7 +111,7 @@ CASES: tuple[Case, ...] = (
         "topology.peers_schedule={0:3}",
         "Hydra merged it",
         "would use {0:3,30:1}",
-        "e.g. topology.peers_schedule={0:3,30:3}",
+        "e.g. 'topology.peers_schedule={0:3,30:3}' (quoted for the shell)",
     ),
     case(
         "nodes=4 algorithm=allreduce topology=ring",
@@ -146,6 +146,12 @@ CASES: tuple[Case, ...] = (
         "drains them at its end",
         "use algorithm.tau<=25",
     ),
+    case(
+        "nodes=4 algorithm=sgp_delayed algorithm.tau=1 train.max_steps=1",
+        "algorithm.tau=1 with a run of 1 iteration per node (train.max_steps=1)",
+        "use algorithm.tau=0 (SGP) or a longer run",
+    ),
+    case("nodes=4 algorithm=sgp_delayed optim.epochs=nan", "optim.epochs=nan", "finite"),
     case(
         "nodes=32 algorithm=sgp_delayed algorithm.tau=400",
         "algorithm.tau=400",

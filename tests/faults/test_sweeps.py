@@ -135,4 +135,23 @@ def test_a_refused_cells_folder_is_removed_only_if_hydra_alone_wrote_it(tmp_path
     _drop_refused_folder(fresh, "sgprepro.log")
     _drop_refused_folder(earlier, "sgprepro.log")
     assert not fresh.exists()
-    assert sorted(p.name for p in earlier.iterdir()) == [".hydra", "sgprepro.log", "summary.json"]
+    kept = sorted(p.name for p in earlier.iterdir())
+    assert kept == [".hydra", ".lock", "sgprepro.log", "summary.json"]  # a run makes .lock too
+
+
+def test_a_refused_cells_folder_held_by_another_job_is_left_alone(tmp_path) -> None:
+    import fcntl
+    import os
+
+    from sgprepro.cli import _drop_refused_folder
+
+    out = tmp_path / "live"
+    (out / ".hydra").mkdir(parents=True)
+    (out / "sgprepro.log").write_text("")
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a job that validated and holds its folder
+        _drop_refused_folder(out, "sgprepro.log")
+        assert (out / ".hydra").is_dir()
+    finally:
+        os.close(fd)

@@ -45,7 +45,7 @@ class CellSlurmLauncher(SlurmLauncher):
             cell = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             job_cfg = job_config(cell)
             try:
-                validate(job_cfg, check_paths=False)
+                validate(job_cfg, check_paths=False, overrides=list(overrides))
             except ConfigError as exc:
                 raise ConfigError(
                     f"cell #{initial_job_idx + i} ({' '.join(overrides)}): {exc} (no job was "
