@@ -202,11 +202,18 @@ def _help(argv: list[str]) -> str:
     """The ``--help`` text: the groups and the config composed with the given overrides (one
     composition, no torch: well under Hydra's own help, which composes once per group)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     overrides = [a for a in argv if not a.startswith("-")]
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir()), job_name="help"):
-        cfg = compose("config", overrides=overrides)
+        try:
+            cfg = compose("config", overrides=overrides)
+        except (HydraException, OmegaConfBaseException) as exc:
+            text = str(exc).split("Config search path")[0]  # Hydra appends its search path
+            why = " ".join(line.strip() for line in text.splitlines() if line.strip())
+            fail(f"--help with {' '.join(overrides)}: {why}; fix the override, or run --help alone")
     given = f" (with {' '.join(overrides)})" if overrides else ""
     return HELP.format(groups=_config_groups(), given=given, config=OmegaConf.to_yaml(cfg))
 
@@ -246,6 +253,7 @@ def train() -> None:
     a sweep) ends it with one line and status 128 + the signal number."""
     argv = sys.argv[1:]
     if "--help" in argv or "-h" in argv:
+        _check_site_files(argv)
         print(_help(argv), end="")
         return
     _check_site_files(argv)

@@ -39,6 +39,19 @@ def test_help_shows_groups_and_the_composed_config_without_importing_torch() -> 
     assert "name: osgp" in out
 
 
+def test_help_with_a_bad_override_says_so_on_one_line() -> None:
+    proc = _cli(
+        "import sys; sys.argv = ['sgprepro-train', 'algorithm=foo', '--help']\n"
+        "from sgprepro.cli import train; train()\n"
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: --help with algorithm=foo: ")
+    assert "Could not find 'algorithm/foo'" in line
+    assert "sgp_delayed; fix the override, or run --help alone" in line
+
+
 def test_a_run_without_nodes_is_refused_without_importing_torch(tmp_path) -> None:
     proc = _cli(
         "import atexit, sys\n"
