@@ -7,7 +7,8 @@ decides for the whole job: it holds the run folder, skips a finished run or move
 attempt aside, and tells every rank through the rendezvous store, so no rank waits for a
 timeout and no two processes write one folder.
 
-A run directory whose ``done`` marker exists with the same config hash is skipped; a failed or
+A run directory whose ``done`` marker exists with the same config hash and seed is skipped (a
+finished run of another seed is moved aside like a failed one); a failed or
 interrupted one is moved aside into ``attempts/`` (nothing written is lost) and run again. Once
 the run is done, the job process (rank 0 under a launcher) files it with W&B
 (:mod:`sgprepro.tracking.wandb_run`).
@@ -187,23 +188,24 @@ def _archive_previous(out: Path) -> Path:
     return dest
 
 
-def already_done(out: Path, chash: str) -> bool:
-    if not (out / DONE).exists():
-        return False
+def _same_run(out: Path, chash: str, seed: int) -> bool:
+    """``out/run.json`` records this config (its hash leaves the seed out) and this seed."""
     try:
-        return json.loads((out / "run.json").read_text())["config_hash"] == chash
-    except (OSError, ValueError, KeyError):
+        run = json.loads((out / "run.json").read_text())
+        return run["config_hash"] == chash and run["config"]["seed"] == seed
+    except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
-def resumable(out: Path, chash: str) -> bool:
-    """Checkpoints of this very config exist and the run has not finished."""
+def already_done(out: Path, chash: str, seed: int) -> bool:
+    return (out / DONE).exists() and _same_run(out, chash, seed)
+
+
+def resumable(out: Path, chash: str, seed: int) -> bool:
+    """Checkpoints of this very config and seed exist and the run has not finished."""
     if (out / DONE).exists() or not any(out.glob("ckpt_r*.pt")):
         return False
-    try:
-        return json.loads((out / "run.json").read_text())["config_hash"] == chash
-    except (OSError, ValueError, KeyError):
-        return False
+    return _same_run(out, chash, seed)
 
 
 def prepare_run_dir(cfg: Config, out: Path, overrides: str = "") -> str | None:
@@ -216,9 +218,9 @@ def prepare_run_dir(cfg: Config, out: Path, overrides: str = "") -> str | None:
     """
     chash = config_hash(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    if already_done(out, chash):
-        return f"{out} is done with the same config (hash {chash})"
-    if resumable(out, chash):
+    if already_done(out, chash, cfg.seed):
+        return f"{out} is done with the same config and seed (hash {chash}, seed {cfg.seed})"
+    if resumable(out, chash, cfg.seed):
         dest = _new_attempt_dir(out)
         for p in out.glob("error*.txt"):
             shutil.move(str(p), dest / p.name)

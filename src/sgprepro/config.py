@@ -27,6 +27,7 @@ from sgprepro.data import (
     DataSpec,
     batches_per_epoch,
     check_batch,
+    check_cache_dir,
     input_shape_of,
     validate_data_spec,
 )
@@ -167,7 +168,7 @@ def merged_schedule(cfg: Config, overrides: list[str] | tuple[str, ...]) -> str 
         f"topology.peers_schedule={_schedule_text(given)}: Hydra merged it into the schedule the "
         f"config already had (from a topology or algorithm preset), so the run would use "
         f"{_schedule_text(composed)}; give those epochs too, e.g. "
-        f"'topology.peers_schedule={_schedule_text(as_meant)}' (quoted for the shell)"
+        f"'+topology.peers_schedule={_schedule_text(as_meant)}' (quoted for the shell)"
     )
 
 
@@ -296,6 +297,10 @@ class HostFacts:
 # A name used as a folder: letters, digits, '.', '_' and '-', not starting with '.' or '-'.
 _FOLDER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 MIN_TIMEOUT_S = 1.0
+WANDB_FORBIDDEN = "/\\#?%:"
+"""Characters W&B refuses in a project name."""
+MAX_TIMEOUT_S = 1e6
+"""Longest wait (about 11.6 days): gloo's timeout clock overflows far above it."""
 
 
 def check_folder_name(key: str, value: Any, what: str, example: str) -> None:
@@ -404,6 +409,15 @@ def validate(
     check_folder_name("study", c.study, "study name", "my_study")
     if c.algorithm.variant:  # the row's name in run folders and tables (empty: the algorithm's)
         check_folder_name("algorithm.variant", c.algorithm.variant, "variant name", "sgp_2peer")
+        from sgprepro.algorithms import algorithm_names
+
+        if c.algorithm.variant in algorithm_names() and c.algorithm.variant != c.algorithm.name:
+            raise _err(
+                f"algorithm.variant={c.algorithm.variant} with algorithm={c.algorithm.name}: the "
+                f"variant names the run's row in tables, and {c.algorithm.variant} is another "
+                f"algorithm's row; use algorithm={c.algorithm.variant}, or a new name such as "
+                f"algorithm.variant={c.algorithm.name}_{c.algorithm.variant}"
+            )
     if c.nodes < 2:
         raise _err(f"nodes={c.nodes}: decentralized training needs at least 2 nodes; use nodes=4")
     if c.comm.max_nodes_per_core < 0:
@@ -418,8 +432,8 @@ def validate(
     _check_algorithm(c)
     _check_model_and_data(c, check_paths)
     _check_optim(c)
-    _check_delay_fits(c)
     _check_comm_train_logger(c)
+    _check_delay_fits(c)
     merged = merged_schedule(c, overrides)
     if merged:
         raise _err(merged)
@@ -476,6 +490,8 @@ def _check_model_and_data(c: Config, check_paths: bool) -> None:
         validate_model_spec(c.model)
         if check_paths or c.data.name not in ("cifar10", "imagenet"):  # the folder datasets
             validate_data_spec(c.data)
+        if check_paths and c.data.name == "mnist1d" and c.data.root:  # its cache folder
+            check_cache_dir(c.data.root)
         check_model_input(c.model, input_shape_of(c.data))
     except (DataError, ModelError, ValueError) as exc:
         raise _err(str(exc).splitlines()[0]) from exc
@@ -489,25 +505,39 @@ def _check_model_and_data(c: Config, check_paths: bool) -> None:
 
 
 def _check_delay_fits(c: Config) -> None:
-    """A delayed algorithm's messages must be mixed in before the run ends, not only drained
-    (checked where the training-set size is known without loading: the generated datasets)."""
-    tau = c.algorithm.tau
+    """What must happen within the run happens before it ends: a delayed algorithm's messages are
+    mixed in (not only drained at the end), local SGD averages at least once, an injected fault
+    fires (checked where the training-set size is known without loading: generated data)."""
     n_train = train_samples(c.data)
-    if "tau" not in algorithm_class_of(c).settings or tau <= 0 or n_train is None:
+    if n_train is None:
         return
     _, total = run_iterations(c, n_train)
-    if tau >= total:
-        length = (
-            f"train.max_steps={c.train.max_steps}"
-            if 0 < c.train.max_steps == total
-            else f"optim.epochs={c.optim.epochs:g}, nodes={c.nodes}, "
-            f"optim.batch_size={c.optim.batch_size}"
-        )
+    length = (
+        f"train.max_steps={c.train.max_steps}"
+        if 0 < c.train.max_steps == total
+        else f"optim.epochs={c.optim.epochs:g}, nodes={c.nodes}, "
+        f"optim.batch_size={c.optim.batch_size}"
+    )
+    run = f"a run of {total} iteration{'s' if total > 1 else ''} per node ({length})"
+    cls = algorithm_class_of(c)
+    tau = c.algorithm.tau
+    if "tau" in cls.settings and tau > 0 and tau >= total:
         fix = f"algorithm.tau<={max(1, total // 4)}" if total > 1 else "algorithm.tau=0 (SGP)"
         raise _err(
-            f"algorithm.tau={tau} with a run of {total} iteration{'s' if total > 1 else ''} per "
-            f"node ({length}): every message would be mixed in only when the run drains them at "
-            f"its end; use {fix} or a longer run"
+            f"algorithm.tau={tau} with {run}: every message would be mixed in only when the run "
+            f"drains them at its end; use {fix} or a longer run"
+        )
+    every = c.algorithm.average_every
+    if "average_every" in cls.settings and every > total:
+        raise _err(
+            f"algorithm.average_every={every} with {run}: the nodes would never average; use "
+            f"algorithm.average_every<={max(1, total // 4)} or a longer run"
+        )
+    fault = parse_fault(c.train.inject_fault)
+    if fault is not None and cls.synchronous and fault[2] >= total:
+        raise _err(
+            f"train.inject_fault={c.train.inject_fault!r} with {run}: step {fault[2]} is never "
+            f"reached; use a step in [0, {total - 1}]"
         )
 
 
@@ -582,10 +612,10 @@ def _check_comm_train_logger(c: Config) -> None:
         ("comm.timeout_s", c.comm.timeout_s, 120),
         ("comm.job_timeout_s", c.comm.job_timeout_s, 3600),
     ):
-        if not (math.isfinite(val) and val >= MIN_TIMEOUT_S):
+        if not (math.isfinite(val) and MIN_TIMEOUT_S <= val <= MAX_TIMEOUT_S):
             raise _err(
-                f"{key}={val}: must be >= {MIN_TIMEOUT_S:g} s (a shorter wait fails healthy "
-                f"steps); use {key}={fix}"
+                f"{key}={val}: must be in [{MIN_TIMEOUT_S:g}, {MAX_TIMEOUT_S:g}] s (a shorter "
+                f"wait fails healthy steps; a longer one overflows gloo's clock); use {key}={fix}"
             )
     t = c.train
     _check_range(
@@ -593,8 +623,8 @@ def _check_comm_train_logger(c: Config) -> None:
             (
                 "comm.threads_per_worker",
                 c.comm.threads_per_worker,
-                c.comm.threads_per_worker >= 1,
-                "each worker needs at least 1 thread",
+                1 <= c.comm.threads_per_worker <= 1024,
+                "each worker needs 1 to 1024 threads",
                 1,
             ),
             (
@@ -672,6 +702,14 @@ def _check_comm_train_logger(c: Config) -> None:
         raise _err(
             "logger.project='': W&B files every run under a project; use logger.project=sgprepro "
             "(or logger=disabled)"
+        )
+    bad = sorted({ch for ch in c.logger.project if ch in WANDB_FORBIDDEN})
+    if c.logger.wandb_mode != "disabled" and (bad or len(c.logger.project) > 128):
+        why = f"contains {' '.join(bad)}" if bad else "is longer than 128 characters"
+        raise _err(
+            f"logger.project={c.logger.project!r}: W&B refuses a project name that {why} (it "
+            f"forbids {' '.join(WANDB_FORBIDDEN)} and names over 128 characters); use "
+            "logger.project=sgprepro (the team goes in logger.entity)"
         )
     if c.logger.progress not in ("auto", "on", "off"):
         raise _err(

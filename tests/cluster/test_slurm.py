@@ -96,10 +96,32 @@ def test_a_bad_cell_submits_nothing(tmp_path: Path, cells: list[str], named: str
         tmp_path,
         env,
     )
-    assert proc.returncode != 0
-    assert named in proc.stderr, proc.stderr[-2000:]
-    assert "no job was submitted" in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cell #"), last
+    assert named in last
+    assert last.endswith("(no job was submitted)")
     assert not (state / "scripts").exists() or not scripts(state)
+
+
+def test_a_machine_without_slurm_is_told_so_in_one_line(tmp_path: Path) -> None:
+    env = install(tmp_path / "bin", tmp_path / "cluster", run=False)
+    for tool in ("sbatch", "srun"):
+        (tmp_path / "bin" / tool).unlink()  # a machine with sacct but no submission tools
+    env["PATH"] = str(tmp_path / "bin")  # nothing else: a cluster's own sbatch stays out of it
+    proc = _train(
+        ["-m", "hydra/launcher=slurm", "nodes=4", f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+        tmp_path,
+        env,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    expected = (
+        "error: hydra/launcher=slurm: sbatch and srun not found on PATH, so this machine cannot "
+        "submit SLURM jobs (no job was submitted); run from a SLURM login node, or drop "
+        "hydra/launcher=slurm to run here"
+    )
+    assert proc.stderr.strip().splitlines() == [expected]
 
 
 def _job_log(state: Path, job: int) -> str:

@@ -97,3 +97,20 @@ def test_every_config_and_study_file_ships_in_the_package() -> None:
             assert any(
                 fnmatch.fnmatch(rel, p) and rel.count("/") == p.count("/") for p in patterns
             ), f"{rel} is not package data: add its pattern to [tool.setuptools.package-data]"
+
+
+def test_a_run_or_sweep_folder_under_a_file_is_one_line(tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    for flag, key in (("", "hydra.run.dir"), ("-m", "hydra.sweep.dir")):
+        args = [a for a in (flag, "nodes=4", f"{key}={tmp_path}/file/run") if a]
+        proc = _cli(
+            f"import sys; sys.argv = ['sgprepro-train', *{args!r}]\n"
+            "from sgprepro.cli import train; train()\n"
+        )
+        assert proc.returncode == 2, proc.stderr
+        expected = (
+            f"error: {key}={tmp_path}/file/run: {tmp_path}/file is a file, so the folder cannot "
+            f"be made; give the run another folder ({key}=...)"
+        )
+        assert proc.stderr.strip().splitlines() == [expected]
+    assert (tmp_path / "file").read_text() == ""  # untouched

@@ -86,5 +86,5 @@ def test_a_schedule_merged_into_a_longer_preset_is_refused_with_the_schedule_mea
     assert str(exc.value) == (
         "topology.peers_schedule={0:3}: Hydra merged it into the schedule the config already had "
         "(from a topology or algorithm preset), so the run would use {0:3,30:1}; give those "
-        "epochs too, e.g. 'topology.peers_schedule={0:3,30:3}' (quoted for the shell)"
+        "epochs too, e.g. '+topology.peers_schedule={0:3,30:3}' (quoted for the shell)"
     )

@@ -111,7 +111,7 @@ CASES: tuple[Case, ...] = (
         "topology.peers_schedule={0:3}",
         "Hydra merged it",
         "would use {0:3,30:1}",
-        "e.g. 'topology.peers_schedule={0:3,30:3}' (quoted for the shell)",
+        "e.g. '+topology.peers_schedule={0:3,30:3}' (quoted for the shell)",
     ),
     case(
         "nodes=4 algorithm=allreduce topology=ring",
@@ -152,6 +152,43 @@ CASES: tuple[Case, ...] = (
         "use algorithm.tau=0 (SGP) or a longer run",
     ),
     case("nodes=4 algorithm=sgp_delayed optim.epochs=nan", "optim.epochs=nan", "finite"),
+    case(
+        "nodes=4 algorithm=local_sgd algorithm.average_every=100000",
+        "algorithm.average_every=100000",
+        "never average",
+        "use algorithm.average_every<=634",
+    ),
+    case(
+        "nodes=4 debug=tiny train.inject_fault=crash@1:100",
+        "train.inject_fault='crash@1:100'",
+        "step 100 is never reached",
+        "use a step in [0, 7]",
+    ),
+    case(
+        "nodes=4 algorithm=sgp algorithm.variant=allreduce",
+        "algorithm.variant=allreduce with algorithm=sgp",
+        "another algorithm's row",
+        "algorithm.variant=sgp_allreduce",
+    ),
+    case(
+        "nodes=4 algorithm=adpsgd algorithm.schedule_compute_s=inf",
+        "algorithm.schedule_compute_s=inf",
+        "finite",
+        "e.g. 0.005",
+    ),
+    case("nodes=4 comm.timeout_s=1e10", "comm.timeout_s=1", "must be in [1, 1e+06]", "use"),
+    case("nodes=4 comm.job_timeout_s=1e300", "comm.job_timeout_s=1", "must be in [1, 1e+06]"),
+    case("nodes=4 comm.threads_per_worker=100000", "comm.threads_per_worker=100000", "1 to 1024"),
+    case("nodes=4 data.seed=-1", "data.seed=-1", "[0, 2**32 - 1]", "set data.seed=42"),
+    case("nodes=4 data.seed=4294967296", "data.seed=4294967296", "[0, 2**32 - 1]"),
+    case(
+        "nodes=4 data.num_samples=100000000000",
+        "data.num_samples=100000000000",
+        "at most 10,000,000",
+        "set data.num_samples=40000",
+    ),
+    case("nodes=4 data.root=/dev/null/x", "data.root=/dev/null/x", "/dev/null is a file", "set"),
+    case("nodes=4 logger.project=team/proj", "logger.project='team/proj'", "contains /", "use"),
     case(
         "nodes=32 algorithm=sgp_delayed algorithm.tau=400",
         "algorithm.tau=400",
@@ -373,20 +410,28 @@ CASES: tuple[Case, ...] = (
         "use a rank in [0, 3]",
     ),
     # -- communication and launch
-    case("nodes=4 comm.timeout_s=0", "comm.timeout_s=0", ">= 1 s", "use comm.timeout_s=120"),
     case(
-        "nodes=4 comm.timeout_s=0.001", "comm.timeout_s=0.001", ">= 1 s", "use comm.timeout_s=120"
+        "nodes=4 comm.timeout_s=0",
+        "comm.timeout_s=0",
+        "must be in [1, 1e+06] s",
+        "use comm.timeout_s=120",
+    ),
+    case(
+        "nodes=4 comm.timeout_s=0.001",
+        "comm.timeout_s=0.001",
+        "must be in [1, 1e+06] s",
+        "use comm.timeout_s=120",
     ),
     case(
         "nodes=4 comm.job_timeout_s=0.5",
         "comm.job_timeout_s=0.5",
-        ">= 1 s",
+        "must be in [1, 1e+06] s",
         "use comm.job_timeout_s=3600",
     ),
     case(
         "nodes=4 comm.threads_per_worker=0",
         "comm.threads_per_worker=0",
-        "at least 1",
+        "1 to 1024 threads",
         "use comm.threads_per_worker=1",
     ),
     case(

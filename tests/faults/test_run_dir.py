@@ -108,3 +108,25 @@ def test_when_error_txt_cannot_be_written_the_cause_is_still_reported(
     logged = [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()]
     assert logged
     assert "rank 1: RuntimeError: injected fault: rank 1 crashed at step 2" in logged[0]
+
+
+def test_a_finished_run_of_another_seed_is_moved_aside_not_taken_for_this_one(
+    compose_cfg, tmp_path
+) -> None:
+    import json
+
+    from sgprepro.config import config_hash
+
+    done = validate(compose_cfg(["nodes=2", "debug=tiny", "seed=0"]))
+    out = tmp_path / "run"
+    out.mkdir()
+    run = {"config_hash": config_hash(done), "config": {"seed": 0}}
+    (out / "run.json").write_text(json.dumps(run))
+    (out / "done").write_text("")
+    assert app.prepare_run_dir(done, out) is not None  # the same seed: skipped
+    other = validate(compose_cfg(["nodes=2", "debug=tiny", "seed=1"]))
+    assert config_hash(other) == config_hash(done)  # the hash leaves the seed out
+    assert app.prepare_run_dir(other, out) is None  # so the seed is compared too: it runs
+    (kept,) = (out / "attempts").iterdir()
+    assert json.loads((kept / "run.json").read_text()) == run  # the finished run, moved aside
+    assert (kept / "done").exists()

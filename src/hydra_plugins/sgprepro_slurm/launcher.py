@@ -7,6 +7,7 @@ importing this module (Hydra scans the package at every start) imports no torch.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,20 @@ class CellSlurmLauncher(SlurmLauncher):
         import submitit
 
         from sgprepro.config import ConfigError, validate
-        from sgprepro.train.callbacks import job_config
+        from sgprepro.train.callbacks import fail, job_config
 
         assert self.config is not None
         assert self.hydra_context is not None
         params = dict(self.params)
         wait = bool(params.pop("wait", True))
         srun_args = list(params.pop("srun_args", None) or [])
+        missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+        if missing:  # one line and exit 2, as for any bad input (not Hydra's traceback)
+            fail(
+                f"hydra/launcher=slurm: {' and '.join(missing)} not found on PATH, so this "
+                "machine cannot submit SLURM jobs (no job was submitted); run from a SLURM login "
+                "node, or drop hydra/launcher=slurm to run here"
+            )
         executor = submitit.AutoExecutor(
             cluster="slurm",
             folder=params.pop("submitit_folder"),
@@ -47,10 +55,10 @@ class CellSlurmLauncher(SlurmLauncher):
             try:
                 validate(job_cfg, check_paths=False, overrides=list(overrides))
             except ConfigError as exc:
-                raise ConfigError(
+                fail(
                     f"cell #{initial_job_idx + i} ({' '.join(overrides)}): {exc} (no job was "
                     "submitted)"
-                ) from exc
+                )
             cells.append((list(overrides), cell_resources(job_cfg)))
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)

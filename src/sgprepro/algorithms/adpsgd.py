@@ -33,6 +33,7 @@ replicas in one process.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -109,9 +110,10 @@ class ADPSGD(Algorithm):
                 f"algorithm.clock={config.clock!r}: must be one of {list(CLOCKS)}; use emulated "
                 "(deterministic, the default) or real (clusters)"
             )
-        if not config.schedule_compute_s > 0:
+        if not 0 < config.schedule_compute_s < math.inf:
             raise ValueError(
-                f"algorithm.schedule_compute_s={config.schedule_compute_s}: must be > 0; use "
+                f"algorithm.schedule_compute_s={config.schedule_compute_s}: must be > 0 and "
+                "finite; use "
                 "your measured compute seconds per iteration, e.g. 0.005"
             )
         if config.gossip_margin_rounds < 0:

@@ -23,6 +23,7 @@ _WHERE = {
     "shard_indices": "sharding",
     "shard_size": "sharding",
     "DATASET_NAMES": "spec",
+    "check_cache_dir": "spec",
     "DataError": "spec",
     "DatasetPair": "spec",
     "DataSpec": "spec",

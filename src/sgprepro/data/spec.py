@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,7 +76,22 @@ class DatasetPair:
     input_shape: tuple[int, ...]
 
 
+MAX_GENERATED_SAMPLES = 10_000_000
+"""Most samples a generated dataset may have (MNIST-1D: 1.6 GB of float32 at this size)."""
+
+
 def _check_generated_sizes(spec: DataSpec) -> None:
+    if spec.num_samples > MAX_GENERATED_SAMPLES:
+        raise DataError(
+            f"data.num_samples={spec.num_samples} with data.name={spec.name}: at most "
+            f"{MAX_GENERATED_SAMPLES:,} samples are generated (in memory, on every node); set "
+            "data.num_samples=40000"
+        )
+    if not 0 <= spec.seed < 2**32:
+        raise DataError(
+            f"data.seed={spec.seed} with data.name={spec.name}: the generation seed must be in "
+            "[0, 2**32 - 1]; set data.seed=42"
+        )
     if spec.num_samples < 2:
         raise DataError(
             f"data.num_samples={spec.num_samples} with data.name={spec.name}: at least 2 samples "
@@ -92,6 +108,22 @@ def _check_generated_sizes(spec: DataSpec) -> None:
             f"data.num_samples={spec.num_samples}, data.train_split={spec.train_split}: the split "
             f"leaves {n_train} train and {spec.num_samples - n_train} val samples, both must be "
             f"non-empty; raise data.num_samples or set data.train_split=0.8"
+        )
+
+
+def check_cache_dir(root: str) -> None:
+    """``data.root`` of a generated dataset is its cache folder: a folder, or creatable."""
+    path = Path(root).expanduser()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if (path.exists() and not path.is_dir()) or (existing is not None and not existing.is_dir()):
+        raise DataError(
+            f"data.root={root}: the generated dataset's cache must be a folder, and {existing} is "
+            "a file; set data.root to a folder (or leave it unset: ~/.cache/sgprepro)"
+        )
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(
+            f"data.root={root}: the generated dataset's cache folder {existing} cannot be "
+            "written; set data.root to a writable folder (or leave it unset: ~/.cache/sgprepro)"
         )
 
 

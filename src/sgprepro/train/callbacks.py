@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -111,10 +112,25 @@ def check_sweep_folders(config: DictConfig) -> None:
                 )
 
 
+def check_output_folder(key: str, folder: str | None) -> None:
+    """``hydra.run.dir`` / ``hydra.sweep.dir`` must be a folder or creatable as one: Hydra makes
+    it before the task runs, and a file on its path is a traceback there."""
+    if not folder:
+        return
+    path = Path(folder).expanduser().absolute()
+    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        fail(
+            f"{key}={folder}: {blocking} is a file, so the folder cannot be made; give the run "
+            f"another folder ({key}=...)"
+        )
+
+
 class EarlyChecks(Callback):
     """Refuse bad input before Hydra writes anything, and close a sweep with its skipped cells."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_output_folder("hydra.run.dir", OmegaConf.select(config, "hydra.run.dir"))
         cfg = job_config(config)
         if OmegaConf.is_missing(cfg, "nodes"):  # before validate imports torch: seconds sooner
             from sgprepro.configstore import NODES_MISSING
@@ -136,6 +152,7 @@ class EarlyChecks(Callback):
 
         SKIPPED.clear()
         FAILED.clear()
+        check_output_folder("hydra.sweep.dir", OmegaConf.select(config, "hydra.sweep.dir"))
         try:
             check_sweep_folders(config)
         except ConfigError as exc:
