@@ -61,7 +61,8 @@ def efficiency(
     if run_dirs is None:
         markers = sorted(Path(sweep_dir).rglob("done"))
     else:
-        markers = [d / "done" for d in run_dirs if (d / "done").is_file()]
+        unique = dict.fromkeys(Path(d).resolve() for d in run_dirs)  # two cells, one folder
+        markers = [d / "done" for d in unique if (d / "done").is_file()]
     for done in markers:
         if "attempts" in done.parts:
             continue

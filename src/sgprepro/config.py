@@ -678,6 +678,14 @@ def _check_comm_train_logger(c: Config) -> None:
                 8,
             ),
             (
+                "slurm.cpus_per_task",
+                c.slurm.cpus_per_task,
+                c.slurm.cpus_per_task >= 1,
+                "CPUs of a node's task, >= 1",
+                80,
+            ),
+            ("slurm.mem_gb", c.slurm.mem_gb, c.slurm.mem_gb >= 1, "GB of a node, >= 1", 400),
+            (
                 "train.checkpoint_every_epochs",
                 t.checkpoint_every_epochs,
                 t.checkpoint_every_epochs >= 0,

@@ -189,6 +189,8 @@ CASES: tuple[Case, ...] = (
     ),
     case("nodes=4 data.root=/dev/null/x", "data.root=/dev/null/x", "/dev/null is a file", "set"),
     case("nodes=4 logger.project=team/proj", "logger.project='team/proj'", "contains /", "use"),
+    case("nodes=4 slurm.cpus_per_task=-5", "slurm.cpus_per_task=-5", ">= 1", "80"),
+    case("nodes=4 slurm.mem_gb=0", "slurm.mem_gb=0", ">= 1", "400"),
     case(
         "nodes=32 algorithm=sgp_delayed algorithm.tau=400",
         "algorithm.tau=400",

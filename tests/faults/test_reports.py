@@ -274,5 +274,7 @@ def test_study_dpi_and_formats_are_checked_before_anything_is_read(
     _refused([*argv[:2], "--study", str(no_layout), *argv[4:]], capsys, "table1_scaled")
     _refused([*argv, "--dpi", "0"], capsys, "--dpi=0: must be a positive")
     _refused([*argv[:-2], "--formats", "png,jpgg"], capsys, "jpgg is not a figure format")
+    _refused([*argv, "--networks", ","], capsys, "'', '' is not a network preset")
+    _refused([*argv, "--networks", "eth_10g,../network/wan"], capsys, "'../network/wan' is not")
     no_layout.rmdir()
     assert snapshot(tmp_path) == before

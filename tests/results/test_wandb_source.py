@@ -65,3 +65,22 @@ def test_wandb_curves(api):
 def test_parse_source_rejects(bad):
     with pytest.raises(ValueError, match="wandb:<entity>/<project>"):
         parse_source(bad)
+
+
+def test_a_project_w_and_b_cannot_read_is_one_line_naming_the_source_and_a_fix():
+    import wandb
+
+    from sgprepro.results.wandb_source import load_wandb
+
+    class Unreachable:
+        def runs(self, path):
+            raise wandb.errors.CommError("Could not reach api.wandb.ai\n(after 3 retries)")
+
+    for read in (collect_wandb, load_wandb):
+        with pytest.raises(ValueError, match="W&B could not be read") as exc:
+            read("wandb:team/sgprepro", api=Unreachable())
+        assert str(exc.value) == (
+            "--source=wandb:team/sgprepro: W&B could not be read (Could not reach api.wandb.ai "
+            "(after 3 retries)); log in (wandb login, or WANDB_API_KEY) where W&B is reachable, "
+            "or report local records with --runs <dir>"
+        )

@@ -81,6 +81,8 @@ def test_efficiency_counts_only_the_sweeps_own_runs(tmp_path: Path) -> None:
     rec = efficiency(tmp_path, started, wall_s=4.0, cores=2, run_dirs=[new, old])
     assert (rec["runs_trained"], rec["runs_already_done"]) == (1, 1)
     assert rec["efficiency"] == pytest.approx(2.0 / (4.0 * 2))
+    twice = efficiency(tmp_path, started, wall_s=4.0, cores=2, run_dirs=[new, old, new])
+    assert (twice["runs_trained"], twice["runs_already_done"]) == (1, 1)  # seed=0,0: one folder
     everything = efficiency(tmp_path, started, wall_s=4.0, cores=2)  # a cluster sweep's view
     assert (everything["runs_trained"], everything["runs_already_done"]) == (1, 2)
 

@@ -30,7 +30,7 @@ def _networks(spec: str) -> tuple[str, ...]:
         from sgprepro.network import list_presets
 
         return tuple(list_presets())
-    return tuple(n for n in spec.split(",") if n)
+    return tuple(n.strip() for n in spec.split(",")) if spec.strip() else ()
 
 
 def _study(value: str) -> Path:
@@ -76,6 +76,18 @@ def check_args(args: argparse.Namespace, formats: tuple[str, ...]) -> str | None
         )
     if args.dpi < 1:
         return f"--dpi={args.dpi}: must be a positive number of dots per inch, e.g. --dpi 150"
+    if args.networks.strip() not in ("", "all"):  # '': no re-emulation (the default)
+        from sgprepro.network import list_presets
+
+        presets = list_presets()
+        names = [n.strip() for n in args.networks.split(",")]
+        bad = [n for n in names if n not in presets]
+        if bad:
+            return (
+                f"--networks={args.networks}: {', '.join(repr(b) for b in bad)} is not a "
+                f"network preset; give 'all' or preset names separated by commas, from "
+                f"{', '.join(presets)}"
+            )
     if formats:
         from matplotlib.backend_bases import FigureCanvasBase
 

@@ -144,11 +144,27 @@ def collect_wandb(source: str, api: WandbApi | None = None) -> CollectResult:
         api: a `wandb.Api`-like object; None creates `wandb.Api()` (needs network and login).
     """
     path = parse_source(source if source.startswith(SOURCE_PREFIX) else SOURCE_PREFIX + source)
-    if api is None:
-        import wandb
+    return assemble(records_from_wandb(_project_runs(path, api), path))
 
-        api = wandb.Api()
-    return assemble(records_from_wandb(api.runs(path), path))
+
+def _project_runs(path: str, api: WandbApi | None) -> list[Any]:
+    """The runs of the W&B project ``path``, read through ``api`` (None: ``wandb.Api()``).
+
+    Raises:
+        ValueError: W&B could not be read (no login, no network, no such project), one line
+            naming the source and a fix.
+    """
+    import wandb
+
+    try:
+        api = api if api is not None else wandb.Api()
+        return list(api.runs(path))
+    except (wandb.errors.Error, OSError, ValueError) as exc:
+        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ValueError(
+            f"--source=wandb:{path}: W&B could not be read ({why}); log in (wandb login, or "
+            "WANDB_API_KEY) where W&B is reachable, or report local records with --runs <dir>"
+        ) from exc
 
 
 def curves_from_wandb(runs: Iterable[Any], path: str) -> pd.DataFrame:
@@ -191,13 +207,10 @@ def load_wandb(
     when it has one (a local folder under `cache`: re-emulable), else from its config and
     summary."""
     path = parse_source(source if source.startswith(SOURCE_PREFIX) else SOURCE_PREFIX + source)
-    if api is None:
-        import wandb
-
-        api = wandb.Api()
+    runs = _project_runs(path, api)
     cache = Path(cache) if cache is not None else default_cache(path)
     records, curve_items, local = [], [], []
-    for run in api.runs(path):
+    for run in runs:
         folder = download_records(run, cache)
         if folder is not None:
             records.append(read_run_dir(folder))
