@@ -99,11 +99,12 @@ def _main(dcfg: DictConfig) -> float | None:
     except ConfigError as exc:
         _skip_or_fail(str(exc), EXIT_BAD_INPUT)
         return None
-    from sgprepro.config import unread_settings
+    from sgprepro.config import overridden_choices, unread_settings
     from sgprepro.launchenv import detect
 
     if detect().rank == 0:  # once per run, not once per rank of a cluster job
-        for line in unread_settings(cfg, list(hc.overrides.task)):
+        task = list(hc.overrides.task)
+        for line in [*unread_settings(cfg, task), *overridden_choices(cfg, task)]:
             print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)
     try:

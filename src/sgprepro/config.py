@@ -130,6 +130,37 @@ def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list
     return out
 
 
+def overridden_choices(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """One line per setting of a ``logger=<choice>`` on the command line that a later preset
+    (``debug=tiny`` turns W&B off) replaced, so the run does not do what the choice says. Not an
+    error: the preset's choice is deliberate; the line says how to keep the logger's."""
+    import yaml
+
+    from sgprepro.paths import conf_dir
+
+    given = {o.lstrip("+").partition("=")[0] for o in overrides if "=" in o}
+    out = []
+    for item in overrides:
+        key, sep, choice = item.lstrip("+").partition("=")
+        if not sep or key != "logger":
+            continue
+        path = conf_dir() / "logger" / f"{choice}.yaml"
+        try:
+            preset = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for name, value in preset.items():
+            if name == "progress":  # how the run's progress shows, not what it records
+                continue
+            have = getattr(cfg.logger, name, value)
+            if have != value and f"logger.{name}" not in given:
+                out.append(
+                    f"logger={choice} sets logger.{name}={value}, but a later preset "
+                    f"(debug=...) set it to {have}; add logger.{name}={value} to keep it"
+                )
+    return out
+
+
 def _schedule_text(schedule: dict) -> str:
     """A peers schedule as typed on the command line: ``{0:2,30:1}``."""
     return (

@@ -88,3 +88,19 @@ def test_a_schedule_merged_into_a_longer_preset_is_refused_with_the_schedule_mea
         "(from a topology or algorithm preset), so the run would use {0:3,30:1}; give those "
         "epochs too, e.g. '+topology.peers_schedule={0:3,30:3}' (quoted for the shell)"
     )
+
+
+def test_a_logger_choice_a_later_preset_replaced_is_named(compose_cfg):
+    from sgprepro.config import overridden_choices
+
+    overrides = ["nodes=4", "logger=offline", "debug=tiny"]
+    cfg = validate(compose_cfg(overrides), check_paths=False)
+    expected = (
+        "logger=offline sets logger.wandb_mode=offline, but a later preset (debug=...) set it to "
+        "disabled; add logger.wandb_mode=offline to keep it"
+    )
+    assert overridden_choices(cfg, overrides) == [expected]
+    kept = [*overrides, "logger.wandb_mode=offline"]
+    assert overridden_choices(validate(compose_cfg(kept), check_paths=False), kept) == []
+    plain = ["nodes=4", "logger=offline"]
+    assert overridden_choices(validate(compose_cfg(plain), check_paths=False), plain) == []
