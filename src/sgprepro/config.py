@@ -464,7 +464,7 @@ def validate(
     _check_model_and_data(c, check_paths)
     _check_optim(c)
     _check_comm_train_logger(c)
-    _check_delay_fits(c)
+    _check_within_run(c)
     merged = merged_schedule(c, overrides)
     if merged:
         raise _err(merged)
@@ -535,7 +535,7 @@ def _check_model_and_data(c: Config, check_paths: bool) -> None:
             raise _err(f"{msg} (data.name={c.data.name})") from exc
 
 
-def _check_delay_fits(c: Config) -> None:
+def _check_within_run(c: Config) -> None:
     """What must happen within the run happens before it ends: a delayed algorithm's messages are
     mixed in (not only drained at the end), local SGD averages at least once, an injected fault
     fires (checked where the training-set size is known without loading: generated data)."""

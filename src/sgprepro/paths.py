@@ -12,6 +12,12 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def nearest_existing(path: Path) -> Path | None:
+    """``path`` or its nearest ancestor that exists: where making ``path`` would start (a file
+    there means it cannot be made)."""
+    return next((p for p in (path, *path.parents) if p.exists()), None)
+
+
 def repo_root() -> Path | None:
     """The checkout holding this package (``<root>/src/sgprepro``), or None when installed."""
     root = PACKAGE_DIR.parents[1]

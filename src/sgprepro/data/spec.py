@@ -113,9 +113,10 @@ def _check_generated_sizes(spec: DataSpec) -> None:
 
 def check_cache_dir(root: str) -> None:
     """``data.root`` of a generated dataset is its cache folder: a folder, or creatable."""
-    path = Path(root).expanduser()
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if (path.exists() and not path.is_dir()) or (existing is not None and not existing.is_dir()):
+    from sgprepro.paths import nearest_existing
+
+    existing = nearest_existing(Path(root).expanduser())
+    if existing is not None and not existing.is_dir():
         raise DataError(
             f"data.root={root}: the generated dataset's cache must be a folder, and {existing} is "
             "a file; set data.root to a folder (or leave it unset: ~/.cache/sgprepro)"

@@ -117,11 +117,12 @@ def check_output_folder(key: str, folder: str | None) -> None:
     it before the task runs, and a file on its path is a traceback there."""
     if not folder:
         return
-    path = Path(folder).expanduser().absolute()
-    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
+    from sgprepro.paths import nearest_existing
+
+    existing = nearest_existing(Path(folder).expanduser().absolute())
+    if existing is not None and not existing.is_dir():
         fail(
-            f"{key}={folder}: {blocking} is a file, so the folder cannot be made; give the run "
+            f"{key}={folder}: {existing} is a file, so the folder cannot be made; give the run "
             f"another folder ({key}=...)"
         )
 
