@@ -254,6 +254,9 @@ def test_replay_options_that_cannot_hold_fail_before_any_fit(capsys):
         ("--calibrate-on", "6"): "--calibrate-on=[6]: each value must be a node count",
         ("--calibrate-on", "4", "8", "--write-calibration"): "the stored fit",
         ("--modern", "--write-calibration"): "--write-calibration with --modern",
+        ("--reachable", "--modern"): "--reachable with --modern",
+        ("--reachable", "--format", "csv"): "--reachable with --format=csv",
+        ("--reachable", "--calibrate-on", "4", "8", "16", "32"): "no cell is held out",
     }
     for argv, says in cases.items():
         with pytest.raises(SystemExit) as exc:
@@ -262,3 +265,40 @@ def test_replay_options_that_cannot_hold_fail_before_any_fit(capsys):
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err.startswith("python -m sgprepro.replay: error: ")
         assert says in err
+
+
+@pytest.mark.slow
+def test_reachability_finds_parameters_that_meet_the_targets_and_says_what_they_cost():
+    """--reachable: the searches see the held-out cells; the point they report is re-checked
+    here from the engine and the published table directly."""
+    from sgprepro.replay.model import emulate
+    from sgprepro.replay.paper import ALGORITHMS
+    from sgprepro.replay.reachable import reachability
+    from sgprepro.replay.render import format_reachability
+
+    paper = load_paper_table()
+    reach = reachability(paper)
+    assert reach.reachable is not None
+    params = reach.reachable.params
+    errors = {
+        (a, n): 100
+        * (
+            emulate(a, n, params, paper, paper.iters_per_epoch[n]).s_per_itr / paper.s_per_itr[a][n]
+            - 1
+        )
+        for a in ALGORITHMS
+        for n in paper.nodes
+    }
+    held = [abs(e) for (a, n), e in errors.items() if n != CALIBRATION_NODES]
+    calib = [abs(e) for (a, n), e in errors.items() if n == CALIBRATION_NODES]
+    assert len(held) == 12
+    assert np.mean(held) <= 5.0
+    assert max(held) <= 10.0
+    assert max(calib) == pytest.approx(reach.reachable.calibration_worst_pct, rel=1e-6)
+    # the searches against the least-squares fit, each on its own criterion
+    assert reach.fit.replay.held_out_mape > 5.0  # the replay's own fit misses the targets
+    assert reach.minimax.calibration_worst_pct <= reach.fit.calibration_worst_pct
+    assert reach.fit.calibration_worst_pct < reach.reachable.calibration_worst_pct
+    text = format_reachability(reach)
+    assert "SEES the held-out cells" in text
+    assert f"{reach.reachable.calibration_worst_pct:.2f}%" in text

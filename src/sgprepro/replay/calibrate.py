@@ -63,7 +63,7 @@ class Calibration:
         return self.paper.line_rate_gbps * self.params.efficiency
 
 
-def _bounded(x: np.ndarray, paper: PaperTable) -> tuple[Params, float]:
+def bounded(x: np.ndarray, paper: PaperTable) -> tuple[Params, float]:
     """Params inside physical bounds, and how far ``x`` was outside them."""
     hi = min(min(v.values()) for v in paper.s_per_itr.values())
     lo_b, hi_b = np.array([1e-3, 1e-3, 0.0]), np.array([hi, 1.0, 0.5])
@@ -102,7 +102,7 @@ def calibrate(
     cells = [(a, n) for n in cols for a in ALGORITHMS]
 
     def sse(x: np.ndarray) -> float:
-        params, outside = _bounded(x, paper)
+        params, outside = bounded(x, paper)
         return (
             sum(
                 (
@@ -123,7 +123,7 @@ def calibrate(
         ),
         key=lambda r: r[1],
     )
-    params, _ = _bounded(best[0], paper)
+    params, _ = bounded(best[0], paper)
     return Calibration(params, math.sqrt(best[1] / len(cells)), paper, cols)
 
 
