@@ -30,6 +30,30 @@ def test_dataset_paths_are_checked_unless_disabled(compose_cfg) -> None:
     assert validate(cfg, check_paths=False).data.root == "/nonexistent"  # dry runs of presets
 
 
+def test_an_unwritable_cache_folder_is_refused(compose_cfg, tmp_path: Path, monkeypatch) -> None:
+    """The permission branch of data.check_cache_dir (tests run as root here, for whom every
+    folder is writable, so the permission answer is stubbed for this one folder)."""
+    from sgprepro.config import ConfigError
+    from sgprepro.data import spec as data_spec
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        data_spec.os,
+        "access",
+        lambda path, mode: False if Path(path) == locked else real_access(path, mode),
+    )
+    cfg = compose_cfg(["nodes=4", f"data.root={locked}/mnist1d"])
+    with pytest.raises(ConfigError, match=r"cannot be written") as info:
+        validate(cfg)
+    message = str(info.value)
+    assert f"data.root={locked}/mnist1d" in message
+    assert f"folder {locked} cannot be written" in message
+    assert "\n" not in message
+    assert validate(cfg, check_paths=False).data.root == f"{locked}/mnist1d"
+
+
 @pytest.mark.slow
 def test_cli_rejects_bad_input_before_any_worker(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
