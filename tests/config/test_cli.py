@@ -53,18 +53,28 @@ def test_help_with_a_bad_override_says_so_on_one_line() -> None:
 
 
 def test_a_run_without_nodes_is_refused_without_importing_torch(tmp_path) -> None:
-    proc = _cli(
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('torch' in sys.modules))\n"
-        f"sys.argv = ['sgprepro-train', 'hydra.run.dir={tmp_path}/run']\n"
-        "from sgprepro.cli import train; train()\n"
-    )
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == (
-        "error: nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
-    )
-    assert proc.stdout.strip() == "False"  # the first error a new user meets comes at once
-    assert not (tmp_path / "run").exists()
+    """A single run (its folder given, or Hydra's default, whose name holds ${nodes}) and a
+    sweep that does not sweep nodes: one line, exit 2, no folder."""
+    cases = {
+        "given folder": [f"hydra.run.dir={tmp_path}/run"],
+        "default folder": [],
+        "sweep": ["-m", "algorithm=sgp,dpsgd", "dry_run=true", f"hydra.sweep.dir={tmp_path}/sweep"],
+    }
+    for name, argv in cases.items():
+        proc = _cli(
+            "import atexit, sys\n"
+            "atexit.register(lambda: print('torch' in sys.modules))\n"
+            f"sys.argv = ['sgprepro-train', *{argv!r}]\n"
+            "from sgprepro.cli import train; train()\n"
+        )
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr, name
+        assert proc.stderr.strip().splitlines() == [
+            "error: nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
+        ], name
+        if name != "sweep":  # the first error a new user meets comes at once, without torch
+            assert proc.stdout.strip().splitlines()[-1] == "False", name
+    assert not list(tmp_path.iterdir())  # neither the run's nor the sweep's folder was made
 
 
 def test_tab_completion_answers_groups_and_keys() -> None:

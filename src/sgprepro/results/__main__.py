@@ -1,4 +1,4 @@
-"""Build a study's report and print its table.
+r"""Build a study's report and print its table.
 
     sgprepro-report --runs multirun/table1_scaled --study table1_scaled \
         --out reports/table1_scaled [--source wandb:<entity>/<project>] [--replay-paper]

@@ -112,6 +112,14 @@ def check_sweep_folders(config: DictConfig) -> None:
                 )
 
 
+def check_nodes_given(config: DictConfig, swept: dict[str, list[str]]) -> None:
+    """``nodes`` is explicit: set in the config, or swept (a sweep's base config may lack it)."""
+    if OmegaConf.is_missing(config, "nodes") and "nodes" not in swept:
+        from sgprepro.configstore import NODES_MISSING
+
+        fail(NODES_MISSING)
+
+
 def check_output_folder(key: str, folder: str | None) -> None:
     """``hydra.run.dir`` / ``hydra.sweep.dir`` must be a folder or creatable as one: Hydra makes
     it before the task runs, and a file on its path is a traceback there."""
@@ -131,12 +139,10 @@ class EarlyChecks(Callback):
     """Refuse bad input before Hydra writes anything, and close a sweep with its skipped cells."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # first: the run folder's name holds ${nodes}, and before validate imports torch
+        check_nodes_given(config, swept={})
         check_output_folder("hydra.run.dir", OmegaConf.select(config, "hydra.run.dir"))
         cfg = job_config(config)
-        if OmegaConf.is_missing(cfg, "nodes"):  # before validate imports torch: seconds sooner
-            from sgprepro.configstore import NODES_MISSING
-
-            fail(NODES_MISSING)
         from sgprepro.config import ConfigError, validate
 
         try:
@@ -153,6 +159,7 @@ class EarlyChecks(Callback):
 
         SKIPPED.clear()
         FAILED.clear()
+        check_nodes_given(config, sweep_values(config))  # every cell's folder name holds ${nodes}
         check_output_folder("hydra.sweep.dir", OmegaConf.select(config, "hydra.sweep.dir"))
         try:
             check_sweep_folders(config)
