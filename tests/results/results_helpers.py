@@ -27,6 +27,7 @@ def make_record(
     s_itr: float = 0.3,
     network: str = "eth_10g",
     status: str = "ok",
+    overrides: str = "",
 ) -> RunRecord:
     """A hand-made record for unit tests of the assembly rules."""
     return RunRecord(
@@ -42,6 +43,7 @@ def make_record(
             },
             "config_hash": config_hash,
             "started_at": started_at,
+            **({"overrides": overrides} if overrides else {}),
         },
         summary={
             "status": status,

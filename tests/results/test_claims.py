@@ -6,7 +6,12 @@ import pandas as pd
 from results_helpers import make_record
 
 from sgprepro.results import assemble
-from sgprepro.results.agreement import agreement, agreement_markdown, reference_frame
+from sgprepro.results.agreement import (
+    agreement,
+    agreement_markdown,
+    not_compared_markdown,
+    reference_frame,
+)
 from sgprepro.results.claims import FAILS, HOLDS, MISSING, NOISE, evaluate_claims
 
 GAP = {"kind": "gap_at_most", "algorithm": "sgp", "nodes": [4, 8], "points": 0.5}
@@ -14,10 +19,12 @@ FASTER = {"kind": "faster", "algorithm": "sgp", "than": "allreduce"}
 ORDER = {"kind": "accuracy_order", "nodes": 4, "order": ["allreduce", "sgp"]}
 
 
-def _runs(cells: dict[tuple[str, int], list[tuple[float, float]]]) -> pd.DataFrame:
+def _runs(
+    cells: dict[tuple[str, int], list[tuple[float, float]]], overrides: str = ""
+) -> pd.DataFrame:
     """(algorithm, nodes) -> [(top1, s/itr) per seed] as a runs frame."""
     recs = [
-        make_record(f"{alg}-{n}-{seed}", alg, n, seed, top1=top1, s_itr=s)
+        make_record(f"{alg}-{n}-{seed}", alg, n, seed, top1=top1, s_itr=s, overrides=overrides)
         for (alg, n), seeds in cells.items()
         for seed, (top1, s) in enumerate(seeds)
     ]
@@ -104,3 +111,23 @@ def test_agreement_counts_only_cells_with_runs(layout, tmp_path):
     f2 = agreement(moved, layout, reference)
     row = f2[(f2.algorithm == "sgp") & (f2.nodes == 4) & (f2.quantity == "top-1 %")]
     assert row.agrees.tolist() == [False]
+
+
+def test_runs_that_change_the_studys_settings_are_named_and_not_compared(layout, tmp_path):
+    """A budget variant (optim.epochs=36 on the study's sweep) is another experiment: the
+    caption names the change and agreement.md compares no cell with the reference."""
+    from sgprepro.results.table import changed_settings, comparison_caption
+
+    plain = _runs(FULL)
+    assert (plain.overrides == "").all()
+    assert changed_settings(plain, layout) == {}
+    assert "change the study's settings" not in comparison_caption(plain, layout)
+
+    variant = _runs(FULL, overrides="optim.epochs=36")
+    assert changed_settings(variant, layout) == {"optim.epochs=36": 8}
+    assert comparison_caption(variant, layout).endswith(
+        "These runs change the study's settings: optim.epochs=36 (8 runs)."
+    )
+    md = not_compared_markdown(changed_settings(variant, layout), layout, tmp_path / "ref.csv")
+    assert "**Not compared.** These runs change the study's settings: optim.epochs=36" in md
+    assert "agree" not in md

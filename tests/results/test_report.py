@@ -61,3 +61,36 @@ def test_save_figure_png_and_pdf(tmp_path, collected):
     ]
     assert paths[0].read_bytes()[:4] == b"\x89PNG"
     assert paths[1].read_bytes()[:4] == b"%PDF"
+
+
+def test_a_variant_of_the_study_is_not_scored_against_its_reference(tmp_path):
+    """Runs with overrides beyond the study's sweep (their run.json `overrides`) get a report
+    whose agreement.md compares nothing, and no agreement.csv; the plain runs are compared."""
+    import shutil
+
+    import yaml
+
+    study = tmp_path / "study"
+    shutil.copytree(STUDY_DIR, study)
+    raw = yaml.safe_load((study / "layout.yaml").read_text())
+    raw["paper"]["file"] = str((STUDY_DIR / raw["paper"]["file"]).resolve())
+    raw["reference"] = "reference.csv"
+    (study / "layout.yaml").write_text(yaml.safe_dump(raw))
+    write_report(FIXTURE_RUNS, tmp_path / "plain", study, formats=())  # the reference: its cells
+    (tmp_path / "plain" / "cells.csv").replace(study / "reference.csv")
+    plain = write_report(FIXTURE_RUNS, tmp_path / "plain", study, formats=())
+    assert "agreement.csv" in {p.name for p in plain.files}
+    assert "cells agree" in (tmp_path / "plain" / "agreement.md").read_text()
+
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURE_RUNS, runs)
+    for path in runs.glob("*/run.json"):
+        rj = json.loads(path.read_text())
+        path.write_text(json.dumps({**rj, "overrides": "optim.epochs=36"}))
+    variant = write_report(runs, tmp_path / "variant", study, formats=())
+    names = {p.name for p in variant.files}
+    assert "agreement.md" in names
+    assert "agreement.csv" not in names
+    text = (tmp_path / "variant" / "agreement.md").read_text()
+    assert "**Not compared.** These runs change the study's settings: optim.epochs=36" in text
+    assert "optim.epochs=36" in (tmp_path / "variant" / "table.md").read_text().split("\n")[0]

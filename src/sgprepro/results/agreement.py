@@ -138,6 +138,25 @@ def agreement(runs: pd.DataFrame, layout: Layout, reference: pd.DataFrame) -> pd
     return pd.DataFrame(rows)
 
 
+def not_compared_markdown(changed: dict[str, int], layout: Layout, reference_path: Path) -> str:
+    """``agreement.md`` when the runs change the study's settings: they are another experiment
+    than the one the reference records, so no cell is compared."""
+    from sgprepro.results.table import changed_settings_note
+
+    return "\n".join(
+        [
+            f"# Reproduced or not: study `{layout.study}` against its reference",
+            "",
+            (
+                f"**Not compared.**{changed_settings_note(changed)} The reference "
+                f"(`{reference_path}`) records the study with its own settings, so these runs "
+                "are another experiment: run the study's sweep without these overrides to check "
+                "a reproduction, or keep this report as the result of the variant."
+            ),
+        ]
+    )
+
+
 def agreement_markdown(frame: pd.DataFrame, layout: Layout, reference_path: Path) -> str:
     """``agreement.md``: the verdict, the cells that disagree, then every cell."""
     from sgprepro.results.table import to_markdown

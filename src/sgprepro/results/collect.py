@@ -53,6 +53,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "run_dir",
     "started_at",
     "git_commit",
+    "overrides",
     "ranks_logged",
     "bad_lines",
 )
@@ -286,6 +287,7 @@ def _row(rec: RunRecord, problems: list[Problem]) -> dict[str, Any]:
         run_dir=rec.run_dir,
         started_at=rj.get("started_at"),
         git_commit=rj.get("git_commit"),
+        overrides=str(rj.get("overrides") or ""),
         ranks_logged=rec.ranks_logged,
         bad_lines=rec.bad_lines,
     )

@@ -33,6 +33,7 @@ from sgprepro.results import plots
 from sgprepro.results.agreement import (
     agreement,
     agreement_markdown,
+    not_compared_markdown,
     read_reference,
     reference_frame,
 )
@@ -42,6 +43,7 @@ from sgprepro.results.collect import CollectResult, collect_runs, load_curves
 from sgprepro.results.layout import Layout, load_layout
 from sgprepro.results.table import (
     EXTRA_ROWS,
+    changed_settings,
     comparison_caption,
     comparison_table,
     coverage,
@@ -323,9 +325,13 @@ def _write_files(
         verdicts = evaluate_claims(runs, layout, load_claims(layout.claims))
         write("claims.md", claims_markdown(verdicts, layout))
     if layout.reference is not None and layout.reference.exists():
-        agree = agreement(runs, layout, read_reference(layout.reference))
-        write("agreement.md", agreement_markdown(agree, layout, layout.reference))
-        write("agreement.csv", to_csv(agree))
+        changed = changed_settings(runs, layout)
+        if changed:  # another experiment than the one the reference records
+            write("agreement.md", not_compared_markdown(changed, layout, layout.reference))
+        else:
+            agree = agreement(runs, layout, read_reference(layout.reference))
+            write("agreement.md", agreement_markdown(agree, layout, layout.reference))
+            write("agreement.csv", to_csv(agree))
 
     figures: dict[str, Figure] = {}
     if replay is not None:

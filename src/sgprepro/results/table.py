@@ -432,8 +432,27 @@ def _clock_note(layout: Layout) -> str:
     return " on the paper-equivalent clock (every algorithm at the paper's compute per iteration)"
 
 
+def changed_settings(runs: pd.DataFrame, layout: Layout) -> dict[str, int]:
+    """The settings the study's finished runs changed beyond its own (their folder-name
+    overrides, e.g. ``optim.epochs=36``) -> how many runs changed them; empty for the study as
+    its sweep defines it."""
+    sel = select_study(runs, layout)
+    if "overrides" not in sel.columns:
+        return {}
+    done = sel[(sel["status"] == "ok") & (sel["overrides"].fillna("") != "")]
+    return {str(k): int(v) for k, v in done["overrides"].value_counts().sort_index().items()}
+
+
+def changed_settings_note(changed: dict[str, int]) -> str:
+    """' Changed settings: optim.epochs=36 (9 runs).' or ''."""
+    if not changed:
+        return ""
+    items = "; ".join(f"{k} ({v} run{'s' if v != 1 else ''})" for k, v in changed.items())
+    return f" These runs change the study's settings: {items}."
+
+
 def comparison_caption(runs: pd.DataFrame, layout: Layout) -> str:
-    """At most three sentences: what the numbers are, what is emulated, how many runs."""
+    """What the numbers are, what is emulated, how many runs, and any settings the runs changed."""
     sel = select_study(runs, layout)
     networks = ", ".join(sorted(str(n) for n in sel["network"].dropna().unique())) or "none"
     counts = run_counts(runs, layout)
@@ -447,5 +466,5 @@ def comparison_caption(runs: pd.DataFrame, layout: Layout) -> str:
         "of Assran et al. "
         "2019, whose top-1 is on ImageNet and not comparable). "
         f"Runs: {counts['present']} of {counts['expected']} (algorithm, nodes, seed) present, "
-        f"{counts['missing']} missing."
+        f"{counts['missing']} missing.{changed_settings_note(changed_settings(runs, layout))}"
     )
