@@ -33,6 +33,7 @@ from sgprepro.data import (
 )
 from sgprepro.models import MIN_RESNET20_WIDTH, ModelError, check_model_input, validate_model_spec
 from sgprepro.schema import (
+    RESULT_NEUTRAL_KEYS,
     AlgorithmConfig,
     CommConfig,
     Config,
@@ -773,15 +774,12 @@ def config_dict(c: Config) -> dict[str, Any]:
 def config_hash(c: Config) -> str:
     """Hash of everything that defines a cell's result except the seed and the dry-run flag."""
     d = config_dict(c)
-    d.pop("seed", None)
-    d.pop("dry_run", None)
-    d.pop("logger", None)  # where results are mirrored does not change them
-    d.pop("slurm", None)
-    d["train"].pop("checkpoint_every_epochs", None)
-    d["train"].pop("inject_fault", None)  # a test knob: a resumed run drops it
-    d["comm"].pop("job_timeout_s", None)
-    d["comm"].pop("timeout_s", None)
-    d["comm"].pop("max_nodes_per_core", None)  # a guard on this machine, not a setting of the run
+    for key in RESULT_NEUTRAL_KEYS:
+        *parents, leaf = key.split(".")
+        node = d
+        for p in parents:
+            node = node[p]
+        node.pop(leaf, None)
     blob = json.dumps(d, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -174,3 +174,25 @@ class Config:
     comm: CommConfig = field(default_factory=CommConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+RESULT_NEUTRAL_KEYS: tuple[str, ...] = (
+    "seed",  # the nuisance variable of a cell: its runs differ by seed only
+    "dry_run",
+    "logger",  # where results are mirrored does not change them
+    "slurm",
+    "train.checkpoint_every_epochs",
+    "train.inject_fault",  # a test knob: a resumed run drops it
+    "comm.job_timeout_s",
+    "comm.timeout_s",
+    "comm.max_nodes_per_core",  # a guard on this machine, not a setting of the run
+)
+"""Keys (and whole groups) that do not change a run's result: the config hash leaves them out,
+and an override of them does not make a study's run another experiment."""
+
+
+def result_neutral(key: str) -> bool:
+    """Whether the dotted ``key`` (``+``/``~`` prefixes allowed) is, or lies under, one of
+    :data:`RESULT_NEUTRAL_KEYS`."""
+    key = key.lstrip("+~")
+    return any(key == k or key.startswith(k + ".") for k in RESULT_NEUTRAL_KEYS)

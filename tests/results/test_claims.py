@@ -128,6 +128,11 @@ def test_runs_that_change_the_studys_settings_are_named_and_not_compared(layout,
     assert comparison_caption(variant, layout).endswith(
         "These runs change the study's settings: optim.epochs=36 (8 runs)."
     )
+    # settings that cannot change a result (the config hash leaves them out) are not a variant
+    neutral = _runs(FULL, overrides="train.checkpoint_every_epochs=1,slurm.partition=gpu")
+    assert changed_settings(neutral, layout) == {}
+    mixed = _runs(FULL, overrides="slurm.mem_gb=8,+topology.peers_schedule={0:2,30:1}")
+    assert changed_settings(mixed, layout) == {"+topology.peers_schedule={0:2,30:1}": 8}
     md = not_compared_markdown(changed_settings(variant, layout), layout, tmp_path / "ref.csv")
     assert "**Not compared.** These runs change the study's settings: optim.epochs=36" in md
     assert "agree" not in md

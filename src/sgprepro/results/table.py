@@ -15,6 +15,7 @@ import pandas as pd
 
 from sgprepro.results.collect import STATUSES
 from sgprepro.results.layout import Layout
+from sgprepro.schema import result_neutral
 
 MISSING = "missing"
 NOT_PUBLISHED = "n/a"
@@ -432,19 +433,34 @@ def _clock_note(layout: Layout) -> str:
     return " on the paper-equivalent clock (every algorithm at the paper's compute per iteration)"
 
 
+def result_changing(overrides: str) -> str:
+    """The part of a run's ``overrides`` (Hydra's ``override_dirname``: ``key=value`` items
+    joined by commas) that can change its result: items of
+    :data:`~sgprepro.schema.RESULT_NEUTRAL_KEYS` (a checkpoint period, SLURM settings, ...)
+    dropped. A comma inside a value (``{0:2,30:1}``) stays with its item."""
+    items: list[str] = []
+    for part in overrides.split(",") if overrides else []:
+        if "=" in part or not items:
+            items.append(part)
+        else:
+            items[-1] += "," + part
+    return ",".join(i for i in items if not result_neutral(i.split("=", 1)[0]))
+
+
 def changed_settings(runs: pd.DataFrame, layout: Layout) -> dict[str, int]:
-    """The settings the study's finished runs changed beyond its own (their folder-name
-    overrides, e.g. ``optim.epochs=36``) -> how many runs changed them; empty for the study as
-    its sweep defines it."""
+    """The settings the study's finished runs changed beyond its own (their overrides that can
+    change a result, e.g. ``optim.epochs=36``) -> how many runs changed them; empty for the
+    study as its sweep defines it."""
     sel = select_study(runs, layout)
     if "overrides" not in sel.columns:
         return {}
-    done = sel[(sel["status"] == "ok") & (sel["overrides"].fillna("") != "")]
-    return {str(k): int(v) for k, v in done["overrides"].value_counts().sort_index().items()}
+    done = sel[sel["status"] == "ok"]
+    changed = done["overrides"].fillna("").astype(str).map(result_changing)
+    return {str(k): int(v) for k, v in changed[changed != ""].value_counts().sort_index().items()}
 
 
 def changed_settings_note(changed: dict[str, int]) -> str:
-    """' Changed settings: optim.epochs=36 (9 runs).' or ''."""
+    """' These runs change the study's settings: optim.epochs=36 (9 runs).' or ''."""
     if not changed:
         return ""
     items = "; ".join(f"{k} ({v} run{'s' if v != 1 else ''})" for k, v in changed.items())
