@@ -118,6 +118,7 @@ def record_from_wandb(run: Any, path: str) -> RunRecord:
         "run_id": config.get("run_id") or run.id,
         "cell": cell,
         "config_hash": config.get("config_hash"),
+        "overrides": config.get("overrides") or "",
         "git_commit": config.get("git_commit"),
         "started_at": str(run.created_at) if run.created_at is not None else None,
     }
