@@ -96,7 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sgprepro.replay.reachable import reachability
         from sgprepro.replay.render import format_reachability
 
-        print("\n" + format_reachability(reachability(nodes=nodes), args.format))
+        print(
+            "\n" + format_reachability(reachability(nodes=nodes, fit=rep.calibration), args.format)
+        )
     if args.write_calibration:
         from sgprepro.regime import write_calibration
         from sgprepro.replay.gossip_map import write_gossip_map

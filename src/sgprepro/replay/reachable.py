@@ -107,11 +107,15 @@ def reachability(
     paper: PaperTable | None = None,
     nodes: Sequence[int] = (CALIBRATION_NODES,),
     max_evals: int = MAX_EVALS,
+    fit: Calibration | None = None,
 ) -> Reachability:
-    """Fit, minimax and reachable points for calibration on ``nodes`` (the 4-node column)."""
+    """Fit, minimax and reachable points for calibration on ``nodes`` (the 4-node column).
+
+    ``fit``: the least-squares fit of those columns when the caller has it (the replay's own);
+    fitted here otherwise."""
     paper = paper or load_paper_table()
     cols = tuple(sorted(set(nodes)))
-    fit = calibrate(paper, cols)
+    fit = fit if fit is not None else calibrate(paper, cols)
     cal_cells = [(a, n) for n in cols for a in ALGORITHMS]
     held = [(a, n) for n in paper.nodes if n not in cols for a in ALGORITHMS]
     if not held:
