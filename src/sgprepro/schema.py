@@ -150,7 +150,8 @@ class TrainConfig:
     eval_subset: int = 0  # >0: mid-run evaluations use the first N validation samples
     # Fault injection for testing failure handling: "" (none), "crash@R:S" (rank R raises before
     # its iteration S, counted from 0) or "hang@R:S" (rank R blocks forever there, so its peers'
-    # waits hit comm.timeout_s). Part of the config and of its hash, like every other key.
+    # waits hit comm.timeout_s). Part of the config, not of its hash (RESULT_NEUTRAL_KEYS): a
+    # resumed run drops it.
     inject_fault: str = ""
 
 
@@ -189,10 +190,17 @@ RESULT_NEUTRAL_KEYS: tuple[str, ...] = (
 )
 """Keys (and whole groups) that do not change a run's result: the config hash leaves them out,
 and an override of them does not make a study's run another experiment."""
+PLACEMENT_KEYS: tuple[str, ...] = (
+    "local",  # the site file: dataset paths, SLURM partition (conf/local/<site>.yaml)
+    "data.root",  # where the data (or a generated dataset's cache) lives on this machine
+)
+"""Where a run finds its data: part of the config hash (another dataset folder may hold other
+data), but an override of them alone does not make a study's run another experiment."""
 
 
 def result_neutral(key: str) -> bool:
-    """Whether the dotted ``key`` (``+``/``~`` prefixes allowed) is, or lies under, one of
-    :data:`RESULT_NEUTRAL_KEYS`."""
+    """Whether the dotted ``key`` (``+``/``++``/``~`` prefixes allowed) is, or lies under, one of
+    :data:`RESULT_NEUTRAL_KEYS` or :data:`PLACEMENT_KEYS`: an override of it leaves a study's
+    run the study's."""
     key = key.lstrip("+~")
-    return any(key == k or key.startswith(k + ".") for k in RESULT_NEUTRAL_KEYS)
+    return any(key == k or key.startswith(k + ".") for k in (*RESULT_NEUTRAL_KEYS, *PLACEMENT_KEYS))

@@ -13,10 +13,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _cli(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _cli(
+    code: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code],
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
@@ -54,7 +56,7 @@ def test_help_with_a_bad_override_says_so_on_one_line() -> None:
 
 def test_a_run_without_nodes_is_refused_without_importing_torch(tmp_path) -> None:
     """A single run (its folder given, or Hydra's default, whose name holds ${nodes}) and a
-    sweep that does not sweep nodes: one line, exit 2, no folder."""
+    sweep that does not sweep nodes: one line, exit 2, no folder, before torch is imported."""
     cases = {
         "given folder": [f"hydra.run.dir={tmp_path}/run"],
         "default folder": [],
@@ -65,15 +67,15 @@ def test_a_run_without_nodes_is_refused_without_importing_torch(tmp_path) -> Non
             "import atexit, sys\n"
             "atexit.register(lambda: print('torch' in sys.modules))\n"
             f"sys.argv = ['sgprepro-train', *{argv!r}]\n"
-            "from sgprepro.cli import train; train()\n"
+            "from sgprepro.cli import train; train()\n",
+            cwd=tmp_path,  # Hydra's default folder would be made here
         )
         assert proc.returncode == 2, (name, proc.stderr)
         assert "Traceback" not in proc.stderr, name
         assert proc.stderr.strip().splitlines() == [
             "error: nodes=???: the node count is explicit; set nodes=4 (or nodes=4,8,16,32 with -m)"
         ], name
-        if name != "sweep":  # the first error a new user meets comes at once, without torch
-            assert proc.stdout.strip().splitlines()[-1] == "False", name
+        assert proc.stdout.strip().splitlines()[-1] == "False", name  # at once, without torch
     assert not list(tmp_path.iterdir())  # neither the run's nor the sweep's folder was made
 
 

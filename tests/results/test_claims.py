@@ -116,7 +116,7 @@ def test_agreement_counts_only_cells_with_runs(layout, tmp_path):
 def test_runs_that_change_the_studys_settings_are_named_and_not_compared(layout, tmp_path):
     """A budget variant (optim.epochs=36 on the study's sweep) is another experiment: the
     caption names the change and agreement.md compares no cell with the reference."""
-    from sgprepro.results.table import changed_settings, comparison_caption
+    from sgprepro.results.table import changed_settings, comparison_caption, result_changing
 
     plain = _runs(FULL)
     assert (plain.overrides == "").all()
@@ -129,10 +129,15 @@ def test_runs_that_change_the_studys_settings_are_named_and_not_compared(layout,
         "These runs change the study's settings: optim.epochs=36 (8 runs)."
     )
     # settings that cannot change a result (the config hash leaves them out) are not a variant
-    neutral = _runs(FULL, overrides="train.checkpoint_every_epochs=1,slurm.partition=gpu")
+    neutral = _runs(FULL, overrides="data.root=/scratch,local=site,slurm.partition=gpu")
     assert changed_settings(neutral, layout) == {}
     mixed = _runs(FULL, overrides="slurm.mem_gb=8,+topology.peers_schedule={0:2,30:1}")
     assert changed_settings(mixed, layout) == {"+topology.peers_schedule={0:2,30:1}": 8}
+    # items are split at commas outside brackets and quotes; a deletion is an item of its own
+    assert result_changing("slurm.partition=gpu,~optim") == "~optim"
+    assert result_changing("optim.milestones=[30,60],logger.entity='a,b=c'") == (
+        "optim.milestones=[30,60]"
+    )
     md = not_compared_markdown(changed_settings(variant, layout), layout, tmp_path / "ref.csv")
     assert "**Not compared.** These runs change the study's settings: optim.epochs=36" in md
     assert "agree" not in md

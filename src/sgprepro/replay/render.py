@@ -193,7 +193,8 @@ def format_reachability(reach: Reachability, fmt: str = "text") -> str:
     fit, got = reach.fit, reach.reachable
     if got is None:
         summary = (
-            "The search found no parameters of these programs that meet both held-out targets."
+            "The search found no parameters of these programs that meet both held-out targets "
+            "(a local search: that is not a proof that none exist)."
         )
     else:
         summary = (
@@ -206,7 +207,9 @@ def format_reachability(reach: Reachability, fmt: str = "text") -> str:
         )
     text = (
         "Reachability (a diagnostic that SEES the held-out cells; the replay's fit never does): "
-        "deterministic multi-start searches over the same three parameters. " + summary
+        "deterministic local searches over the same three parameters (Nelder-Mead from the best "
+        "points of a coarse scan around the fit), so their points are the best found, not "
+        "proven optima. " + summary
     )
     if fmt == "markdown":
         table = to_markdown(frame).rstrip("\n")

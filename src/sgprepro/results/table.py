@@ -437,14 +437,30 @@ def result_changing(overrides: str) -> str:
     """The part of a run's ``overrides`` (Hydra's ``override_dirname``: ``key=value`` items
     joined by commas) that can change its result: items of
     :data:`~sgprepro.schema.RESULT_NEUTRAL_KEYS` (a checkpoint period, SLURM settings, ...)
-    dropped. A comma inside a value (``{0:2,30:1}``) stays with its item."""
+    dropped. A comma inside brackets or quotes (``{0:2,30:1}``) stays with its item."""
     items: list[str] = []
     for part in overrides.split(",") if overrides else []:
-        if "=" in part or not items:
-            items.append(part)
-        else:
+        if items and _open(items[-1]):
             items[-1] += "," + part
+        else:
+            items.append(part)
     return ",".join(i for i in items if not result_neutral(i.split("=", 1)[0]))
+
+
+def _open(item: str) -> bool:
+    """Whether ``item`` ends inside brackets or quotes (its value goes on after a comma: outside
+    them a comma in Hydra's overrides separates items)."""
+    depth, quote = 0, ""
+    for ch in item:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+    return depth > 0 or bool(quote)
 
 
 def changed_settings(runs: pd.DataFrame, layout: Layout) -> dict[str, int]:

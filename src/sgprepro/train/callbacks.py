@@ -155,12 +155,12 @@ class EarlyChecks(Callback):
             fail(str(exc))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from sgprepro.config import ConfigError
-
         SKIPPED.clear()
         FAILED.clear()
         check_nodes_given(config, sweep_values(config))  # every cell's folder name holds ${nodes}
         check_output_folder("hydra.sweep.dir", OmegaConf.select(config, "hydra.sweep.dir"))
+        from sgprepro.config import ConfigError
+
         try:
             check_sweep_folders(config)
         except ConfigError as exc:
