@@ -211,8 +211,8 @@ def resumable(out: Path, chash: str, seed: int) -> bool:
 def prepare_run_dir(cfg: Config, out: Path, overrides: str = "") -> str | None:
     """Skip a finished identical run, move a failed one aside, write run.json.
 
-    ``overrides``: the run's overrides beyond its cell (Hydra's ``override_dirname``), recorded
-    so that its W&B name and group keep them.
+    ``overrides``: the run's overrides beyond its cell (:func:`sgprepro.config.recorded_overrides`),
+    recorded so that its W&B name and group, and the report, keep them.
 
     Returns a reason to skip, or None when the run should go ahead.
     """

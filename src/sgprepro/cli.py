@@ -99,7 +99,7 @@ def _main(dcfg: DictConfig) -> float | None:
     except ConfigError as exc:
         _skip_or_fail(str(exc), EXIT_BAD_INPUT)
         return None
-    from sgprepro.config import overridden_choices, unread_settings
+    from sgprepro.config import overridden_choices, recorded_overrides, unread_settings
     from sgprepro.launchenv import detect
 
     if detect().rank == 0:  # once per run, not once per rank of a cluster job
@@ -108,7 +108,10 @@ def _main(dcfg: DictConfig) -> float | None:
             print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)
     try:
-        result = run_job(cfg, out, overrides=str(hc.job.override_dirname or ""))
+        recorded = recorded_overrides(
+            list(hc.overrides.task), list(hc.job.config.override_dirname.exclude_keys)
+        )
+        result = run_job(cfg, out, overrides=recorded)
     except RunDirError as exc:
         _skip_or_fail(str(exc), 1)
         return None

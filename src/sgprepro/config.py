@@ -171,6 +171,24 @@ def _schedule_text(schedule: dict) -> str:
     )
 
 
+PRESET_GROUPS: tuple[str, ...] = ("debug", "experiment")
+"""Config groups a run's folder name leaves out (``hydra.job.config.override_dirname``) that
+change what it computes all the same: its recorded overrides keep them."""
+
+
+def recorded_overrides(
+    task: list[str] | tuple[str, ...], exclude_keys: list[str] | tuple[str, ...]
+) -> str:
+    """A run's overrides beyond its cell, as run.json and W&B record them: Hydra's
+    ``override_dirname`` (``task`` less ``exclude_keys``, sorted, comma-joined) with the
+    :data:`PRESET_GROUPS` kept, so that a ``debug=tiny`` run of a study reads as a variant of it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out_keys = set(exclude_keys) - set(PRESET_GROUPS)
+    parsed = OverridesParser.create().parse_overrides(list(task))
+    return ",".join(sorted(str(o.input_line) for o in parsed if o.key_or_group not in out_keys))
+
+
 def merged_schedule(cfg: Config, overrides: list[str] | tuple[str, ...]) -> str | None:
     """The error for a ``topology.peers_schedule`` given on the command line that Hydra merged
     into a preset's schedule with more epochs (``{0:4}`` over ``{0:2,30:1}`` gives ``{0:4,30:1}``,

@@ -7,9 +7,18 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import yaml
 
 from sgprepro.algorithms import algorithm_class, algorithm_names
-from sgprepro.config import ConfigError, merged_schedule, unread_settings, validate
+from sgprepro.config import (
+    ConfigError,
+    merged_schedule,
+    recorded_overrides,
+    unread_settings,
+    validate,
+)
+from sgprepro.paths import conf_dir
+from sgprepro.results.table import result_changing
 from sgprepro.schema import AlgorithmConfig
 from tests.faults.helpers import run_cli
 
@@ -104,3 +113,14 @@ def test_a_logger_choice_a_later_preset_replaced_is_named(compose_cfg):
     assert overridden_choices(validate(compose_cfg(kept), check_paths=False), kept) == []
     plain = ["nodes=4", "logger=offline"]
     assert overridden_choices(validate(compose_cfg(plain), check_paths=False), plain) == []
+
+
+def test_recorded_overrides_keep_the_presets_the_folder_name_leaves_out() -> None:
+    hydra = yaml.safe_load((conf_dir() / "config.yaml").read_text())["hydra"]
+    exclude = hydra["job"]["config"]["override_dirname"]["exclude_keys"]
+    task = ["+sweep=table1_scaled", "nodes=4", "algorithm=sgp", "seed=1", "debug=tiny"]
+    task += ["logger=offline", "optim.epochs=3", "experiment=paper_imagenet"]
+    recorded = recorded_overrides(task, exclude)
+    assert recorded == "debug=tiny,experiment=paper_imagenet,optim.epochs=3"
+    assert result_changing(recorded) == recorded  # a preset makes a study's run another experiment
+    assert recorded_overrides(["+sweep=table1_scaled", "nodes=4", "seed=0"], exclude) == ""

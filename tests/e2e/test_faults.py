@@ -6,6 +6,7 @@ Faults come from the ``train.inject_fault`` config key: ``crash@R:S`` / ``hang@R
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import re
@@ -147,3 +148,7 @@ def test_multirun_goes_on_after_a_failed_job(tmp_path) -> None:
     assert (clean[0] / DONE).exists()
     assert not (clean[0] / "error.txt").exists()
     assert (clean[0] / "summary.json").exists()
+    for job in jobs:  # the debug preset, left out of the folder name, is in the record
+        recorded = json.loads((job / "run.json").read_text())["overrides"]
+        assert "debug=tiny" in recorded.split(","), recorded
+        assert "nodes=2" not in recorded.split(","), recorded  # a cell coordinate is not

@@ -434,8 +434,8 @@ def _clock_note(layout: Layout) -> str:
 
 
 def result_changing(overrides: str) -> str:
-    """The part of a run's ``overrides`` (Hydra's ``override_dirname``: ``key=value`` items
-    joined by commas) that can change its result: items of
+    """The part of a run's ``overrides`` (:func:`sgprepro.config.recorded_overrides`:
+    ``key=value`` items joined by commas) that can change its result: items of
     :data:`~sgprepro.schema.RESULT_NEUTRAL_KEYS` (a checkpoint period, SLURM settings, ...)
     dropped. A comma inside brackets or quotes (``{0:2,30:1}``) stays with its item."""
     items: list[str] = []
