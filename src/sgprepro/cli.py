@@ -66,8 +66,9 @@ def _skip_or_fail(
 def _drop_refused_folder(out: Path, log_name: str) -> None:
     """Remove the folder Hydra made for a refused cell, if it holds only what Hydra put there
     (``.hydra/`` and an empty job log): a cell that never ran leaves no run folder behind. A
-    folder with anything else in it (an earlier run's records) is kept, though Hydra has already
-    rewritten its ``.hydra/`` for this cell; so is one another job holds (its ``.lock``)."""
+    folder with anything else in it (an earlier run's records) is kept as it was (the sweeper
+    had Hydra write no ``.hydra/`` for a refused cell); so is one another job holds (its
+    ``.lock``)."""
     from sgprepro.app import LOCK_FILE
 
     hydra_only = {".hydra", log_name, LOCK_FILE}

@@ -97,6 +97,8 @@ def _check(once, master, seeds) -> list:
 
 
 def test_a_checked_config_is_handed_to_its_launch_once(monkeypatch) -> None:
+    # these stand-in configs are no cells (tests/faults/test_sweeps.py checks the refusal path)
+    monkeypatch.setattr(sweeper_mod, "_no_hydra_files_if_refused", lambda _cfg: None)
     loader = _CountingLoader()
     once = sweeper_mod._ComposeOnce(loader)
     master = OmegaConf.create({})

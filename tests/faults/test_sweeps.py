@@ -75,6 +75,22 @@ def test_an_invalid_cell_is_skipped_and_the_others_run(tmp_path) -> None:
     assert not list(sweep.glob("sgp-n1-*"))  # the refused cell leaves no folder behind
 
 
+def test_a_refused_cell_leaves_an_earlier_runs_folder_as_it_was(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    earlier = sweep / "sgp-n1-paper_regime-s0"  # the refused cell's folder holds a run already
+    (earlier / ".hydra").mkdir(parents=True)
+    records = {".hydra/config.yaml": "nodes: 1  # the earlier run's\n", "summary.json": "{}"}
+    for name, text in records.items():
+        (earlier / name).write_text(text)
+    proc = run_cli(["-m", "nodes=1", "debug=tiny", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    skipped, _summary = error_lines(proc.stderr)
+    assert skipped.startswith("error: cell #0 (nodes=1 debug=tiny): nodes=1: ")
+    for name, text in records.items():  # Hydra wrote no .hydra/ for the refused cell
+        assert (earlier / name).read_text() == text, name
+    assert sorted(p.name for p in (earlier / ".hydra").iterdir()) == ["config.yaml"]
+
+
 @pytest.mark.dist
 @pytest.mark.slow
 def test_failed_runs_and_a_bad_cell_are_listed_and_bad_input_sets_the_status(tmp_path) -> None:

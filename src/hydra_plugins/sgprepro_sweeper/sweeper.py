@@ -20,7 +20,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 MAX_KEPT = 4096  # cells whose checked config is kept for their launch; beyond, they compose again
 
@@ -59,11 +59,26 @@ class _ComposeOnce:
                 cfg = kept.pop(0)
                 if not kept:
                     del self._kept[key]
-                return cfg
+            else:
+                cfg = self._loader.load_sweep_config(master_config, list(sweep_overrides))
+            _no_hydra_files_if_refused(cfg)
+            return cfg
         cfg = self._loader.load_sweep_config(master_config, list(sweep_overrides))
         if self.checking and sum(len(v) for v in self._kept.values()) < MAX_KEPT:
             self._kept.setdefault(key, []).append(cfg)
         return cfg
+
+
+def _no_hydra_files_if_refused(cfg: DictConfig) -> None:
+    """A cell the task function will refuse gets no ``.hydra/`` from Hydra's job runner, which
+    writes it before the task function starts: the cell's folder may hold an earlier run, whose
+    ``.hydra/`` would be replaced by the refused config. The task function refuses the cell with
+    the same one-line error and skips it as before."""
+    from sgprepro.train.callbacks import refused  # at the first launch, not at Hydra's scan
+
+    if refused(cfg):
+        with read_write(cfg), open_dict(cfg):
+            cfg.hydra.output_subdir = None
 
 
 class ComposeOnceSweeper(BasicSweeper):

@@ -63,6 +63,20 @@ def job_config(config: DictConfig) -> DictConfig:
     return cfg
 
 
+def refused(config: DictConfig) -> bool:
+    """Whether the task function will refuse this composed cell (Hydra's whole config): the
+    check it runs first, :func:`sgprepro.config.validate`, on the same config and overrides."""
+    from sgprepro.config import ConfigError, validate
+
+    cfg = job_config(config)
+    task = list(OmegaConf.select(config, "hydra.overrides.task", default=None) or [])
+    try:
+        validate(cfg, check_paths=not cfg.get("dry_run", False), overrides=task)
+    except ConfigError:
+        return True
+    return False
+
+
 def sweep_values(config: DictConfig) -> dict[str, list[str]]:
     """key -> every value it takes in this sweep (command line and ``hydra.sweeper.params``)."""
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
