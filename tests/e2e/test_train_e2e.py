@@ -72,6 +72,7 @@ def test_sgp_run_writes_every_documented_record(sgp_run) -> None:
     run = json.loads((out / "run.json").read_text())
     for key in ("run_id", "cell", "config", "config_hash", "git_commit", "versions", "host"):
         assert key in run, key
+    assert set(run["cpu_kernels"]) == {"aten", "mkl_cbwr"}  # the kernels that set its bits
     assert "started_at" in run
     assert run["cell"] == cell_of(cfg)
     assert set(run["cell"]) == {"study", "algorithm", "nodes", "network", "seed"}
@@ -162,7 +163,7 @@ def test_the_job_files_the_run_with_wandb_read_back_from_the_offline_files(sgp_r
         assert row["time/emulated_s"] == emulated_at[row["iteration"] - 1], row
         assert row["time/wall_s"] == wall_at[row["iteration"] - 1], row
     # where it trained, from run.json (W&B's own probes would describe the filing process)
-    for key in ("host", "platform", "python", "cpus", "git_commit"):
+    for key in ("host", "platform", "python", "cpus", "cpu_kernels", "git_commit"):
         assert wb.config[key] == run_json[key], key
     # the records, as an artifact a W&B-only user can re-emulate from
     (art,) = wb.artifacts

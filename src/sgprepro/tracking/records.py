@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sgprepro.kernels import cpu_kernels
+
 log = logging.getLogger(__name__)
 
 DONE = "done"
@@ -128,5 +130,6 @@ def environment_info() -> dict[str, Any]:
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "cpu_kernels": cpu_kernels(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -131,6 +131,7 @@ def wandb_config(run_json: dict[str, Any]) -> dict[str, Any]:
         "platform": run_json.get("platform"),
         "python": run_json.get("python"),
         "cpus": run_json.get("cpus"),
+        "cpu_kernels": run_json.get("cpu_kernels"),  # which kernels set its bits (kernels.py)
     }
 
 
