@@ -110,7 +110,7 @@ def _main(dcfg: DictConfig) -> float | None:
     out = Path(hc.runtime.output_dir)
     try:
         recorded = recorded_overrides(
-            list(hc.overrides.task), list(hc.job.config.override_dirname.exclude_keys)
+            list(hc.overrides.task), list(hc.job.config.override_dirname.exclude_keys), cfg.study
         )
         result = run_job(cfg, out, overrides=recorded)
     except RunDirError as exc:

@@ -173,20 +173,51 @@ def _schedule_text(schedule: dict) -> str:
 
 PRESET_GROUPS: tuple[str, ...] = ("debug", "experiment")
 """Config groups a run's folder name leaves out (``hydra.job.config.override_dirname``) that
-change what it computes all the same: its recorded overrides keep them."""
+change what it computes all the same: its recorded overrides keep them (see
+:func:`recorded_overrides` for when an experiment preset does not count)."""
+
+
+def _preset_study(group: str, choice: str) -> str | None:
+    """The ``study`` the preset ``conf/<group>/<choice>.yaml`` sets (None: none, or unreadable)."""
+    import yaml
+
+    from sgprepro.paths import conf_dir
+
+    try:
+        preset = yaml.safe_load((conf_dir() / group / f"{choice}.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    study = preset.get("study") if isinstance(preset, dict) else None
+    return str(study) if study is not None else None
 
 
 def recorded_overrides(
-    task: list[str] | tuple[str, ...], exclude_keys: list[str] | tuple[str, ...]
+    task: list[str] | tuple[str, ...], exclude_keys: list[str] | tuple[str, ...], study: str
 ) -> str:
     """A run's overrides beyond its cell, as run.json and W&B record them: Hydra's
     ``override_dirname`` (``task`` less ``exclude_keys``, sorted, comma-joined) with the
-    :data:`PRESET_GROUPS` kept, so that a ``debug=tiny`` run of a study reads as a variant of it."""
+    :data:`PRESET_GROUPS` kept, so that a ``debug=tiny`` run of a study reads as a variant of it.
+
+    A preset that selects nothing (``debug=null``, ``~debug``) is left out, and so is an
+    ``experiment`` preset that sets the run's own ``study``: ``experiment=paper_imagenet`` is how
+    one cell of ``table1_paper`` is run, not a variant of it.
+    """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     out_keys = set(exclude_keys) - set(PRESET_GROUPS)
-    parsed = OverridesParser.create().parse_overrides(list(task))
-    return ",".join(sorted(str(o.input_line) for o in parsed if o.key_or_group not in out_keys))
+    kept = []
+    for o in OverridesParser.create().parse_overrides(list(task)):
+        group = o.key_or_group
+        if group in out_keys:
+            continue
+        if group in PRESET_GROUPS:
+            choice = None if o.is_delete() else o.value()
+            if choice is None or (
+                group == "experiment" and _preset_study(group, str(choice)) == study
+            ):
+                continue
+        kept.append(str(o.input_line))
+    return ",".join(sorted(kept))
 
 
 def merged_schedule(cfg: Config, overrides: list[str] | tuple[str, ...]) -> str | None:

@@ -120,7 +120,11 @@ def test_recorded_overrides_keep_the_presets_the_folder_name_leaves_out() -> Non
     exclude = hydra["job"]["config"]["override_dirname"]["exclude_keys"]
     task = ["+sweep=table1_scaled", "nodes=4", "algorithm=sgp", "seed=1", "debug=tiny"]
     task += ["logger=offline", "optim.epochs=3", "experiment=paper_imagenet"]
-    recorded = recorded_overrides(task, exclude)
+    recorded = recorded_overrides(task, exclude, "table1_scaled")
     assert recorded == "debug=tiny,experiment=paper_imagenet,optim.epochs=3"
     assert result_changing(recorded) == recorded  # a preset makes a study's run another experiment
-    assert recorded_overrides(["+sweep=table1_scaled", "nodes=4", "seed=0"], exclude) == ""
+    study_only = ["+sweep=table1_scaled", "nodes=4", "seed=0", "debug=null", "~experiment"]
+    assert recorded_overrides(study_only, exclude, "table1_scaled") == ""
+    # the documented way to run one cell of table1_paper is that study's run, not a variant
+    cell = ["experiment=paper_imagenet", "algorithm=sgp", "nodes=32"]
+    assert recorded_overrides(cell, exclude, "table1_paper") == ""

@@ -149,3 +149,15 @@ def test_a_repeated_cell_runs_twice_and_a_bad_sweep_keeps_the_earlier_record(tmp
     assert proc.returncode != 0
     assert "nosuch" in proc.stderr
     assert (sweep / "multirun.yaml").read_text() == record
+
+
+def test_a_launch_checks_for_refusal_unless_it_only_composes(monkeypatch) -> None:
+    guarded: list = []
+    monkeypatch.setattr(sweeper_mod, "_no_hydra_files_if_refused", guarded.append)
+    once = sweeper_mod._ComposeOnce(_CountingLoader())
+    master = OmegaConf.create({})
+    launched = once.load_sweep_config(master, ["seed=0"])  # a launch that runs the cell here
+    with once.composing_only():  # the SLURM launcher's check of its cells on the login node
+        once.load_sweep_config(master, ["seed=1"])
+    after = once.load_sweep_config(master, ["seed=2"])
+    assert [id(c) for c in guarded] == [id(launched), id(after)]

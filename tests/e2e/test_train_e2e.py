@@ -72,7 +72,8 @@ def test_sgp_run_writes_every_documented_record(sgp_run) -> None:
     run = json.loads((out / "run.json").read_text())
     for key in ("run_id", "cell", "config", "config_hash", "git_commit", "versions", "host"):
         assert key in run, key
-    assert set(run["cpu_kernels"]) == {"aten", "mkl_cbwr"}  # the kernels that set its bits
+    kernels = {"aten", "mkl_cbwr", "onednn_max_cpu_isa", "pinned", "torch_loaded_first"}
+    assert set(run["cpu_kernels"]) == kernels  # the kernels that set its bits
     assert "started_at" in run
     assert run["cell"] == cell_of(cfg)
     assert set(run["cell"]) == {"study", "algorithm", "nodes", "network", "seed"}

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2] / "src" / "sgprepro"
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
-        {"paths", "interrupt", "launchenv", "slurm_launcher", "lazy"},  # stdlib only
+        {"paths", "interrupt", "launchenv", "slurm_launcher", "lazy", "kernels"},  # stdlib only
         {"network", "topology", "data", "models"},  # leaves of the domain
         {"mixing", "regime", "schema", "timing"},  # pure models built on them
         {"comm"},  # torch.distributed, nothing of the domain

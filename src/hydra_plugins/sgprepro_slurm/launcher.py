@@ -6,6 +6,7 @@ importing this module (Hydra scans the package at every start) imports no torch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from pathlib import Path
@@ -49,8 +50,13 @@ class CellSlurmLauncher(SlurmLauncher):
             slurm_max_num_timeout=params.pop("max_num_timeout", 0),
         )
         cells = []
+        loader = self.hydra_context.config_loader
+        # the login node checks each cell itself, without the host checks (no .hydra/ is written
+        # here; a compute node's launch of a refused cell writes none either)
+        composing = getattr(loader, "composing_only", contextlib.nullcontext)
         for i, overrides in enumerate(job_overrides):
-            cell = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with composing():
+                cell = loader.load_sweep_config(self.config, list(overrides))
             job_cfg = job_config(cell)
             try:
                 validate(job_cfg, check_paths=False, overrides=list(overrides))

@@ -14,7 +14,8 @@ importing this module imports no torch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -39,11 +40,22 @@ class _ComposeOnce:
         self._loader = loader
         self._kept: dict[tuple[str, ...], list[DictConfig]] = {}
         self.checking = False
+        self._guard = True  # a launch's config of a refused cell gets no .hydra/
 
     def __getattr__(self, name: str) -> Any:
         if name == "_loader":  # not set yet (while unpickling): not the wrapped loader's either
             raise AttributeError(name)
         return getattr(self._loader, name)
+
+    @contextlib.contextmanager
+    def composing_only(self) -> Iterator[None]:
+        """Launches that only compose (a SLURM launcher checking its cells on the login node,
+        where the host checks of a refusal do not apply): no refusal check."""
+        self._guard = False
+        try:
+            yield
+        finally:
+            self._guard = True
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled (a launcher sending itself to a cluster job) without the kept configs."""
@@ -61,7 +73,8 @@ class _ComposeOnce:
                     del self._kept[key]
             else:
                 cfg = self._loader.load_sweep_config(master_config, list(sweep_overrides))
-            _no_hydra_files_if_refused(cfg)
+            if self._guard:
+                _no_hydra_files_if_refused(cfg)
             return cfg
         cfg = self._loader.load_sweep_config(master_config, list(sweep_overrides))
         if self.checking and sum(len(v) for v in self._kept.values()) < MAX_KEPT:
