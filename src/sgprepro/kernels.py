@@ -37,16 +37,19 @@ CPU_KERNEL_PINS: dict[str, str] = {
 _PIN: dict[str, bool] = {"applied": False, "torch_loaded_first": False}
 
 
-def has_avx2(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this is an x86-64 CPU with AVX2 and FMA (False where that cannot be read)."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The instruction-set flags of this machine's CPU (empty where they cannot be read)."""
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return False
-    flags = next((line for line in text.splitlines() if line.startswith("flags")), "").split()
-    return "avx2" in flags and "fma" in flags
+        return set()
+    return set(next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split())
+
+
+def has_avx2(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this is an x86-64 CPU with AVX2 and FMA (False where that cannot be read)."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    return x86 and {"avx2", "fma"} <= cpu_flags(cpuinfo)
 
 
 def pin_cpu_kernels() -> None:

@@ -9,23 +9,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from sgprepro.kernels import CPU_KERNEL_PINS, has_avx2
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    return set(next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split())
-
+from sgprepro.kernels import CPU_KERNEL_PINS, cpu_flags, has_avx2
 
 # the flags ATen's AVX-512 kernels need
-AVX512 = has_avx2() and {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= _cpu_flags()
+AVX512 = has_avx2() and {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= cpu_flags()
 
 # a training step's numerics: log-softmax and its backward (ATen), the linear layers (MKL) and a
 # convolution (oneDNN) are where AVX-512 and AVX2 kernels give other bits on an AVX-512 machine
