@@ -12,9 +12,10 @@ as it is (e.g. ``ATEN_CPU_CAPABILITY=avx512`` for speed, at the price of other b
 (aarch64, x86-64 without AVX2) keep their own kernels and give their own bits; GPU kernels are
 not affected. Run records keep what a run used (``cpu_kernels`` in ``run.json``).
 
-Measured: the default study (MLP) gave the same top-1 in all 48 runs on an AVX2 machine and,
-pinned, on an AVX-512 one. Convolutions are pinned to the same instruction set, but oneDNN may
-also tune its blocking to a machine's caches; that has not been compared across machines.
+Measured: the default study (MLP, 48 runs) and ``beyond_paper`` (20 runs of five algorithms)
+gave every top-1 to the last digit on an AVX2 machine and, pinned, on an AVX-512 one.
+Convolutions are pinned to the same instruction set, but oneDNN may also tune its blocking to a
+machine's caches; that has not been compared across machines.
 
 This module imports nothing but the standard library: it runs before torch is imported.
 """
