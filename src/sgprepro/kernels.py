@@ -79,3 +79,16 @@ def cpu_kernels() -> dict[str, str | bool]:
         "pinned": _PIN["applied"],
         "torch_loaded_first": _PIN["torch_loaded_first"],
     }
+
+
+def kernels_label(record: object) -> str:
+    """A run's ``cpu_kernels`` record as one short label (``aten AVX2, MKL AVX2, oneDNN AVX2``),
+    or "" for a run that recorded none (made before the pin, or not a dict)."""
+    if not isinstance(record, dict):
+        return ""
+    parts = [
+        ("aten", record.get("aten")),
+        ("MKL", record.get("mkl_cbwr")),
+        ("oneDNN", record.get("onednn_max_cpu_isa")),
+    ]
+    return ", ".join(f"{name} {value or 'default'}" for name, value in parts)

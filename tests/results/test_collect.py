@@ -187,3 +187,20 @@ def test_load_curves(collected):
 
 def test_load_curves_skips_unreadable_runs(tmp_path):
     assert len(load_curves([tmp_path])) == 0
+
+
+def test_the_cpu_kernels_a_run_recorded_are_a_column_and_none_is_empty():
+    pinned = make_record("a", seed=0)
+    pinned.run_json["cpu_kernels"] = {
+        "aten": "AVX2",
+        "mkl_cbwr": "AVX2",
+        "onednn_max_cpu_isa": "AVX2",
+        "pinned": True,
+        "torch_loaded_first": False,
+    }
+    own = make_record("b", seed=1)
+    own.run_json["cpu_kernels"] = {"aten": "AVX512", "mkl_cbwr": "", "onednn_max_cpu_isa": ""}
+    runs = assemble([pinned, own, make_record("c", seed=2)]).runs.set_index("run_dir")
+    assert runs.loc["a", "cpu_kernels"] == "aten AVX2, MKL AVX2, oneDNN AVX2"
+    assert runs.loc["b", "cpu_kernels"] == "aten AVX512, MKL default, oneDNN default"
+    assert runs.loc["c", "cpu_kernels"] == ""  # recorded before the kernels were

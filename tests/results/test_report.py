@@ -32,6 +32,7 @@ def test_write_report_files_and_provenance(tmp_path):
     assert {r["status"] for r in prov["runs"]} == {"ok", "incomplete", "failed", "conflict"}
     assert {"python", "pandas", "matplotlib"} <= set(prov["versions"])
     assert prov["created_at"]
+    assert prov["run_cpu_kernels"] == ["not recorded"]  # the fixture's runs predate the record
     assert len(prov["problems"]) == 4
     assert {"algorithm": "dpsgd", "nodes": 4, "seed": 0, "status": "incomplete"} in prov[
         "missing_cells"

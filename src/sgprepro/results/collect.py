@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from sgprepro.kernels import kernels_label
 from sgprepro.tracking.records import read_jsonl as tracking_read_jsonl
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "started_at",
     "git_commit",
     "overrides",
+    "cpu_kernels",
     "ranks_logged",
     "bad_lines",
 )
@@ -288,6 +290,7 @@ def _row(rec: RunRecord, problems: list[Problem]) -> dict[str, Any]:
         started_at=rj.get("started_at"),
         git_commit=rj.get("git_commit"),
         overrides=str(rj.get("overrides") or ""),
+        cpu_kernels=kernels_label(rj.get("cpu_kernels")),
         ranks_logged=rec.ranks_logged,
         bad_lines=rec.bad_lines,
     )

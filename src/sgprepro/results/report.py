@@ -127,6 +127,10 @@ def provenance(
         "runs": sel[cols].astype(object).where(sel[cols].notna(), None).to_dict("records"),
         "missing_cells": cov[cov["status"] != "ok"].astype(object).to_dict("records"),
         "run_git_commits": sorted({str(c) for c in sel.get("git_commit", []) if pd.notna(c)}),
+        # the CPU kernels that set the runs' bits (sgprepro/kernels.py)
+        "run_cpu_kernels": sorted(
+            {str(k) or "not recorded" for k in sel.get("cpu_kernels", []) if pd.notna(k)}
+        ),
         "problems": [str(p) for p in collected.problems],
         "captions": captions,
     }

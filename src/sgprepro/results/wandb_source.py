@@ -119,6 +119,7 @@ def record_from_wandb(run: Any, path: str) -> RunRecord:
         "cell": cell,
         "config_hash": config.get("config_hash"),
         "overrides": config.get("overrides") or "",
+        "cpu_kernels": config.get("cpu_kernels"),
         "git_commit": config.get("git_commit"),
         "started_at": str(run.created_at) if run.created_at is not None else None,
     }
