@@ -100,12 +100,18 @@ def _main(dcfg: DictConfig) -> float | None:
     except ConfigError as exc:
         _skip_or_fail(str(exc), EXIT_BAD_INPUT)
         return None
-    from sgprepro.config import overridden_choices, recorded_overrides, unread_settings
+    from sgprepro.config import (
+        overridden_choices,
+        recorded_overrides,
+        unread_settings,
+        unscaled_schedule,
+    )
     from sgprepro.launchenv import detect
 
     if detect().rank == 0:  # once per run, not once per rank of a cluster job
         task = list(hc.overrides.task)
-        for line in [*unread_settings(cfg, task), *overridden_choices(cfg, task)]:
+        notes = [*unread_settings(cfg, task), *overridden_choices(cfg, task)]
+        for line in [*notes, *unscaled_schedule(cfg)]:
             print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)
     try:

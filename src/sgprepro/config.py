@@ -131,6 +131,28 @@ def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list
     return out
 
 
+def unscaled_schedule(cfg: Config) -> list[str]:
+    """One line when ``optim.scale_to_epochs=false`` leaves part of the schedule outside the run
+    (``optim.epochs=9``: the warm-up of 5 epochs ends in it, the milestones 30, 60 and 80 never
+    come): the run is the first epochs of a longer schedule. Not an error: that may be the
+    point; the line says how to compress the schedule instead."""
+    o = cfg.optim
+    if o.scale_to_epochs:
+        return []
+    late = [m for m in sorted(o.milestones) if m >= o.epochs]
+    if not late and o.warmup_epochs <= o.epochs:
+        return []
+    parts = [f"milestones {', '.join(f'{m:g}' for m in late)}"] if late else []
+    if o.warmup_epochs > o.epochs:
+        parts.insert(0, f"the end of the {o.warmup_epochs:g}-epoch warm-up")
+    line = (
+        f"optim.scale_to_epochs=false with optim.epochs={o.epochs:g}: {' and '.join(parts)} "
+        f"of the {o.schedule_epochs:g}-epoch schedule lie beyond the run, which trains on the "
+        "first epochs of it; use optim.scale_to_epochs=true to fit the schedule to the run"
+    )
+    return [line]
+
+
 def overridden_choices(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list[str]:
     """One line per setting of a ``logger=<choice>`` on the command line that a later preset
     (``debug=tiny`` turns W&B off) replaced, so the run does not do what the choice says. Not an

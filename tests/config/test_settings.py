@@ -15,6 +15,7 @@ from sgprepro.config import (
     merged_schedule,
     recorded_overrides,
     unread_settings,
+    unscaled_schedule,
     validate,
 )
 from sgprepro.paths import conf_dir
@@ -128,3 +129,22 @@ def test_recorded_overrides_keep_the_presets_the_folder_name_leaves_out() -> Non
     # the documented way to run one cell of table1_paper is that study's run, not a variant
     cell = ["experiment=paper_imagenet", "algorithm=sgp", "nodes=32"]
     assert recorded_overrides(cell, exclude, "table1_paper") == ""
+
+
+def test_an_unscaled_schedule_longer_than_the_run_is_named(compose_cfg) -> None:
+    cfg = validate(
+        compose_cfg(["nodes=4", "optim.scale_to_epochs=false", "optim.epochs=40"]),
+        check_paths=False,
+    )
+    (line,) = unscaled_schedule(cfg)
+    assert line.startswith("optim.scale_to_epochs=false with optim.epochs=40: milestones 60, 80 ")
+    assert line.endswith("use optim.scale_to_epochs=true to fit the schedule to the run")
+    short = validate(
+        compose_cfg(["nodes=4", "optim.scale_to_epochs=false", "optim.epochs=3"]),
+        check_paths=False,
+    )
+    (line,) = unscaled_schedule(short)
+    assert ": the end of the 5-epoch warm-up and milestones 30, 60, 80 of the 90-epoch" in line
+    whole = ["nodes=4", "optim.scale_to_epochs=false", "optim.epochs=90"]
+    assert unscaled_schedule(validate(compose_cfg(whole), check_paths=False)) == []
+    assert unscaled_schedule(validate(compose_cfg(["nodes=4"]), check_paths=False)) == []
