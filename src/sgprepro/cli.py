@@ -107,11 +107,13 @@ def _main(dcfg: DictConfig) -> float | None:
         unscaled_schedule,
     )
     from sgprepro.launchenv import detect
+    from sgprepro.tracking.wandb_run import online_without_key
 
     if detect().rank == 0:  # once per run, not once per rank of a cluster job
         task = list(hc.overrides.task)
         notes = [*unread_settings(cfg, task), *overridden_choices(cfg, task)]
-        for line in [*notes, *unscaled_schedule(cfg)]:
+        notes += [*unscaled_schedule(cfg), *online_without_key(cfg.logger.wandb_mode)]
+        for line in notes:
             print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)
     try:

@@ -135,6 +135,23 @@ def wandb_config(run_json: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def online_without_key(mode: str) -> list[str]:
+    """One line when the run is to file online (``logger.wandb_mode=online``, or ``auto`` with
+    ``WANDB_MODE=online``) but no API key is configured: W&B would refuse it at the end of
+    training, leaving local records only; said before the run starts instead."""
+    try:
+        if resolve_wandb_mode(mode) != "online" or _logged_in():
+            return []
+    except ValueError:  # an unknown mode: validation names it
+        return []
+    line = (
+        f"logger.wandb_mode={mode} files the run online, but no W&B API key is configured "
+        "(WANDB_API_KEY or ~/.netrc): the run will keep local records only; run `wandb login` "
+        "first, or use logger.wandb_mode=offline to file it offline"
+    )
+    return [line]
+
+
 def history_rows(
     metrics_r0: list[dict[str, Any]],
     curve: list[dict[str, Any]],
