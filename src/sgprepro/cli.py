@@ -112,7 +112,8 @@ def _main(dcfg: DictConfig) -> float | None:
     if detect().rank == 0:  # once per run, not once per rank of a cluster job
         task = list(hc.overrides.task)
         notes = [*unread_settings(cfg, task), *overridden_choices(cfg, task)]
-        notes += [*unscaled_schedule(cfg), *online_without_key(cfg.logger.wandb_mode)]
+        notes += unscaled_schedule(cfg)
+        notes += [] if cfg.dry_run else online_without_key(cfg.logger.wandb_mode)
         for line in notes:
             print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)

@@ -134,20 +134,24 @@ def unread_settings(cfg: Config, overrides: list[str] | tuple[str, ...]) -> list
 def unscaled_schedule(cfg: Config) -> list[str]:
     """One line when ``optim.scale_to_epochs=false`` leaves part of the schedule outside the run
     (``optim.epochs=9``: the warm-up of 5 epochs ends in it, the milestones 30, 60 and 80 never
-    come): the run is the first epochs of a longer schedule. Not an error: that may be the
-    point; the line says how to compress the schedule instead."""
+    come): the run is the first epochs of a longer schedule. Only what scaling would bring into
+    the run counts (a milestone at the schedule's last epoch never applies either way). Not an
+    error: that may be the point; the line says how to compress the schedule instead."""
     o = cfg.optim
     if o.scale_to_epochs:
         return []
-    late = [m for m in sorted(o.milestones) if m >= o.epochs]
-    if not late and o.warmup_epochs <= o.epochs:
+    late = [m for m in sorted(o.milestones) if o.epochs <= m < o.schedule_epochs]
+    parts = []
+    if 0 < o.warmup_epochs < o.schedule_epochs and o.warmup_epochs >= o.epochs:
+        parts.append(f"the end of its {o.warmup_epochs:g}-epoch warm-up")
+    if late:
+        word = "milestone" if len(late) == 1 else "milestones"
+        parts.append(f"its {word} {', '.join(f'{m:g}' for m in late)}")
+    if not parts:
         return []
-    parts = [f"milestones {', '.join(f'{m:g}' for m in late)}"] if late else []
-    if o.warmup_epochs > o.epochs:
-        parts.insert(0, f"the end of the {o.warmup_epochs:g}-epoch warm-up")
     line = (
-        f"optim.scale_to_epochs=false with optim.epochs={o.epochs:g}: {' and '.join(parts)} "
-        f"of the {o.schedule_epochs:g}-epoch schedule lie beyond the run, which trains on the "
+        f"optim.scale_to_epochs=false with optim.epochs={o.epochs:g}: the run ends before "
+        f"{' and '.join(parts)} (a {o.schedule_epochs:g}-epoch schedule), so it trains on the "
         "first epochs of it; use optim.scale_to_epochs=true to fit the schedule to the run"
     )
     return [line]

@@ -82,13 +82,17 @@ def cpu_kernels() -> dict[str, str | bool]:
 
 
 def kernels_label(record: object) -> str:
-    """A run's ``cpu_kernels`` record as one short label (``aten AVX2, MKL AVX2, oneDNN AVX2``),
-    or "" for a run that recorded none (made before the pin, or not a dict)."""
+    """A run's ``cpu_kernels`` record as one short label (``aten AVX2, MKL AVX2, oneDNN AVX2``;
+    a setting the environment left to the library: ``default``; one the record lacks, as records
+    made before it was kept do: ``not recorded``), or "" for a run that recorded none."""
     if not isinstance(record, dict):
         return ""
-    parts = [
-        ("aten", record.get("aten")),
-        ("MKL", record.get("mkl_cbwr")),
-        ("oneDNN", record.get("onednn_max_cpu_isa")),
-    ]
-    return ", ".join(f"{name} {value or 'default'}" for name, value in parts)
+    parts = [("aten", "aten"), ("MKL", "mkl_cbwr"), ("oneDNN", "onednn_max_cpu_isa")]
+    out = []
+    for name, key in parts:
+        value = record.get(key)
+        if value is None or (key == "aten" and not value):  # aten "": torch was not loaded
+            out.append(f"{name} not recorded")
+        else:
+            out.append(f"{name} {value or 'default'}")
+    return ", ".join(out)

@@ -132,19 +132,21 @@ def test_recorded_overrides_keep_the_presets_the_folder_name_leaves_out() -> Non
 
 
 def test_an_unscaled_schedule_longer_than_the_run_is_named(compose_cfg) -> None:
-    cfg = validate(
-        compose_cfg(["nodes=4", "optim.scale_to_epochs=false", "optim.epochs=40"]),
-        check_paths=False,
+    def lines(*overrides: str) -> list[str]:
+        cfg = compose_cfg(["nodes=4", "optim.scale_to_epochs=false", *overrides])
+        return unscaled_schedule(validate(cfg, check_paths=False))
+
+    (line,) = lines("optim.epochs=40")
+    assert line.startswith(
+        "optim.scale_to_epochs=false with optim.epochs=40: the run ends before its milestones "
+        "60, 80 (a 90-epoch schedule)"
     )
-    (line,) = unscaled_schedule(cfg)
-    assert line.startswith("optim.scale_to_epochs=false with optim.epochs=40: milestones 60, 80 ")
     assert line.endswith("use optim.scale_to_epochs=true to fit the schedule to the run")
-    short = validate(
-        compose_cfg(["nodes=4", "optim.scale_to_epochs=false", "optim.epochs=3"]),
-        check_paths=False,
-    )
-    (line,) = unscaled_schedule(short)
-    assert ": the end of the 5-epoch warm-up and milestones 30, 60, 80 of the 90-epoch" in line
-    whole = ["nodes=4", "optim.scale_to_epochs=false", "optim.epochs=90"]
-    assert unscaled_schedule(validate(compose_cfg(whole), check_paths=False)) == []
+    (line,) = lines("optim.epochs=5")  # the warm-up's last iteration is below epoch 5
+    assert ": the run ends before the end of its 5-epoch warm-up and its milestones 30, 60" in line
+    (line,) = lines("optim.epochs=70")
+    assert ": the run ends before its milestone 80 (" in line
+    assert lines("optim.epochs=90") == []
+    # a milestone at the schedule's last epoch never applies, scaled or not: nothing to advise
+    assert lines("optim.epochs=90", "optim.milestones=[30,90]") == []
     assert unscaled_schedule(validate(compose_cfg(["nodes=4"]), check_paths=False)) == []

@@ -66,7 +66,7 @@ def test_importing_sgprepro_pins_the_avx2_kernels() -> None:
     assert capped["sha"] == pinned["sha"]
 
 
-@pytest.mark.skipif(not AVX512, reason="on a CPU without AVX-512 its own kernels are the pinned")
+@pytest.mark.skipif(not AVX512, reason="a CPU without AVX-512 runs the pinned kernels anyway")
 def test_unpinned_an_avx512_cpu_gives_other_bits() -> None:
     natural = _probe("torch")  # no sgprepro: the kernels torch picks for this CPU
     assert natural["aten"] == "AVX512"

@@ -200,7 +200,10 @@ def test_the_cpu_kernels_a_run_recorded_are_a_column_and_none_is_empty():
     }
     own = make_record("b", seed=1)
     own.run_json["cpu_kernels"] = {"aten": "AVX512", "mkl_cbwr": "", "onednn_max_cpu_isa": ""}
-    runs = assemble([pinned, own, make_record("c", seed=2)]).runs.set_index("run_dir")
+    early = make_record("d", seed=3)  # the record before it kept oneDNN's setting
+    early.run_json["cpu_kernels"] = {"aten": "AVX2", "mkl_cbwr": "AVX2"}
+    runs = assemble([pinned, own, make_record("c", seed=2), early]).runs.set_index("run_dir")
     assert runs.loc["a", "cpu_kernels"] == "aten AVX2, MKL AVX2, oneDNN AVX2"
     assert runs.loc["b", "cpu_kernels"] == "aten AVX512, MKL default, oneDNN default"
     assert runs.loc["c", "cpu_kernels"] == ""  # recorded before the kernels were
+    assert runs.loc["d", "cpu_kernels"] == "aten AVX2, MKL AVX2, oneDNN not recorded"

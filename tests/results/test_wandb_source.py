@@ -84,3 +84,18 @@ def test_a_project_w_and_b_cannot_read_is_one_line_naming_the_source_and_a_fix()
             "(after 3 retries)); log in (wandb login, or WANDB_API_KEY) where W&B is reachable, "
             "or report local records with --runs <dir>"
         )
+
+
+def test_a_w_and_b_run_gives_the_cpu_kernels_its_config_records():
+    doc = json.loads(WANDB_FIXTURE.read_text())
+    kernels = {"aten": "AVX2", "mkl_cbwr": "AVX2", "onednn_max_cpu_isa": "AVX2", "pinned": True}
+    doc["runs"][0]["config"] = {**doc["runs"][0]["config"], "cpu_kernels": kernels}
+    doc["runs"][1]["config"] = {**doc["runs"][1]["config"], "cpu_kernels": "AVX2"}  # not a dict
+    runs = collect_wandb("sgp-lab/sgprepro", api=RecordedApi(doc)).runs
+    ids = [r["id"] for r in doc["runs"]]
+    by_id = dict(
+        zip(runs["run_dir"].str.rsplit("/", n=1).str[-1], runs["cpu_kernels"], strict=True)
+    )
+    assert by_id[ids[0]] == "aten AVX2, MKL AVX2, oneDNN AVX2"
+    assert by_id[ids[1]] == ""  # what the label cannot read counts as not recorded
+    assert by_id[ids[2]] == ""  # a run filed before the record existed

@@ -44,3 +44,13 @@ def test_a_key_or_an_offline_mode_gets_no_line(no_key, monkeypatch) -> None:
     no_key.write_text("")
     monkeypatch.setenv("WANDB_API_KEY", "k")
     assert online_without_key("online") == []
+
+
+def test_the_netrc_entry_counts_only_with_a_password_for_the_w_and_b_host(
+    no_key, monkeypatch
+) -> None:
+    no_key.write_text("machine api.wandb.ai login user password k\n")
+    monkeypatch.setenv("WANDB_BASE_URL", "https://api.wandb.ai/")  # a trailing slash
+    assert online_without_key("online") == []
+    no_key.write_text("machine api.wandb.ai login user\n")  # W&B rejects an entry without a key
+    assert len(online_without_key("online")) == 1

@@ -35,6 +35,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from sgprepro.schema import LoggerConfig
 from sgprepro.tracking.records import DONE, read_jsonl
@@ -50,14 +51,18 @@ _ID_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _logged_in() -> bool:
+    """Whether W&B has an API key: ``WANDB_API_KEY``, or a password for the W&B host in the
+    netrc file (``NETRC``, else ``~/.netrc``), as ``wandb login`` writes it."""
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
         rc = netrc.netrc(os.environ.get("NETRC", str(Path.home() / ".netrc")))
     except (OSError, netrc.NetrcParseError):
         return False
-    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1]
-    return rc.authenticators(host) is not None
+    url = urlsplit(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    host = url.netloc or url.path.split("/")[0]  # "api.wandb.ai/" given without a scheme
+    entry = rc.authenticators(host)
+    return entry is not None and bool(entry[2])
 
 
 WandbMode = Literal["online", "offline", "disabled"]
