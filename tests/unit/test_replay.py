@@ -303,3 +303,22 @@ def test_reachability_finds_parameters_that_meet_the_targets_and_says_what_they_
     text = format_reachability(reach)
     assert "SEES the held-out cells" in text
     assert f"{reach.reachable.calibration_worst_pct:.2f}%" in text
+    # leave one calibration cell out: each fit is a least-squares fit of the three cells it saw
+    # (no worse on them than the fit of all four), and the cell it did not see is scored from
+    # the engine and the published table directly
+    assert [(lo.algorithm, lo.nodes) for lo in reach.left_out] == [
+        (a, CALIBRATION_NODES) for a in ALGORITHMS
+    ]
+
+    def err(a: str, p) -> float:
+        n = CALIBRATION_NODES
+        iters = paper.iters_per_epoch[n]
+        return 100 * (emulate(a, n, p, paper, iters).s_per_itr / paper.s_per_itr[a][n] - 1)
+
+    for lo in reach.left_out:
+        seen = [a for a in ALGORITHMS if a != lo.algorithm]
+        own = sum(err(a, lo.point.params) ** 2 for a in seen)
+        assert own <= sum(err(a, reach.fit.params) ** 2 for a in seen) + 1e-3
+        assert lo.error_pct == pytest.approx(err(lo.algorithm, lo.point.params), abs=1e-6)
+    best = min(reach.left_out, key=lambda lo: lo.point.replay.held_out_mape)
+    assert f"closest without {best.algorithm}@{best.nodes}" in text

@@ -8,6 +8,9 @@ column?", by two deterministic searches over (compute_s, efficiency, cpu_pass_s)
 - reachable: the smallest worst-cell calibration error among parameters whose replay meets both
   held-out targets (MAPE and worst cell).
 
+Beside them, one least-squares fit per calibration cell of the other calibration cells: the
+cell whose omission brings the rest of the table closest is the one the others disagree with.
+
 Both are local searches (Nelder-Mead from the best points of a coarse scan around the fit,
 restarted where it stalls): what they report is the best they found, not a proven optimum.
 
@@ -70,19 +73,44 @@ class Point:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """The least-squares fit of the calibration cells less one, and its full replay.
+
+    Attributes:
+        algorithm: the left-out cell's algorithm.
+        nodes: the left-out cell's node count.
+        point: the fit's parameters and replay.
+    """
+
+    algorithm: str
+    nodes: int
+    point: Point
+
+    @property
+    def error_pct(self) -> float:
+        """The left-out cell's % error under the fit of the others."""
+        t = self.point.replay.table
+        row = t[(t["algorithm"] == self.algorithm) & (t["nodes"] == self.nodes)]
+        return float(row["error_pct"].iloc[0])
+
+
+@dataclass(frozen=True)
 class Reachability:
-    """The least-squares fit beside the two searches' points.
+    """The least-squares fit beside the two searches' points and the leave-one-out fits.
 
     Attributes:
         fit: the replay's own least-squares fit (sees the calibration column only).
         minimax: the parameters with the smallest worst calibration-cell error.
         reachable: the parameters that meet both held-out targets with the smallest worst
             calibration-cell error; ``None`` when the search found none.
+        left_out: one least-squares fit per calibration cell, of the calibration cells less
+            that one: which cell pulls the fit away from the rest of the table.
     """
 
     fit: Point
     minimax: Point
     reachable: Point | None
+    left_out: tuple[LeftOut, ...] = ()
 
 
 def _errors(params: Params, cells: Sequence[tuple[str, int]], paper: PaperTable) -> np.ndarray:
@@ -153,8 +181,13 @@ def reachability(
         return bounded(x, paper)[0]
 
     reached = _point(best(reach), paper, cols)
+    left_out = tuple(
+        LeftOut(a, n, _point(calibrate(paper, cols, leave_out=[(a, n)]).params, paper, cols))
+        for a, n in cal_cells
+    )
     return Reachability(
         fit=_point(fit.params, paper, cols),
         minimax=_point(best(minimax), paper, cols),
         reachable=reached if reached.replay.meets_targets else None,
+        left_out=left_out,
     )
