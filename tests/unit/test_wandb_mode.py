@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sgprepro.tracking.wandb_run import online_without_key
+from sgprepro.tracking.wandb_run import online_without_key, resolve_wandb_mode
 
 
 @pytest.fixture(name="no_key")
@@ -31,6 +31,10 @@ def test_online_without_a_key_is_named_with_its_fixes() -> None:
 @pytest.mark.usefixtures("no_key")
 def test_auto_is_online_only_where_the_environment_says_so(monkeypatch) -> None:
     assert online_without_key("auto") == []  # no key: auto files offline
+    monkeypatch.setenv("WANDB_API_KEY", "k")
+    monkeypatch.setenv("WANDB_MODE", "dryrun")  # W&B's older name for offline
+    assert resolve_wandb_mode("auto") == "offline"
+    monkeypatch.delenv("WANDB_API_KEY")
     monkeypatch.setenv("WANDB_MODE", "online")
     (line,) = online_without_key("auto")
     assert line.startswith("logger.wandb_mode=auto files the run online")

@@ -82,7 +82,9 @@ def resolve_wandb_mode(mode: str) -> WandbMode:
                 f"logger.wandb_mode={mode!r}: must be auto, online, offline or disabled"
             )
         return known
-    return _as_mode(os.environ.get("WANDB_MODE")) or ("online" if _logged_in() else "offline")
+    env = os.environ.get("WANDB_MODE")
+    env = "offline" if env == "dryrun" else env  # W&B's older name for offline
+    return _as_mode(env) or ("online" if _logged_in() else "offline")
 
 
 # -- identity (pure) -------------------------------------------------------------------------
