@@ -161,20 +161,14 @@ def overridden_choices(cfg: Config, overrides: list[str] | tuple[str, ...]) -> l
     """One line per setting of a ``logger=<choice>`` on the command line that a later preset
     (``debug=tiny`` turns W&B off) replaced, so the run does not do what the choice says. Not an
     error: the preset's choice is deliberate; the line says how to keep the logger's."""
-    import yaml
-
-    from sgprepro.paths import conf_dir
-
     given = {o.lstrip("+").partition("=")[0] for o in overrides if "=" in o}
     out = []
     for item in overrides:
         key, sep, choice = item.lstrip("+").partition("=")
         if not sep or key != "logger":
             continue
-        path = conf_dir() / "logger" / f"{choice}.yaml"
-        try:
-            preset = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError):
+        preset = _preset("logger", choice)
+        if preset is None:
             continue
         for name, value in preset.items():
             if name == "progress":  # how the run's progress shows, not what it records
@@ -203,8 +197,8 @@ change what it computes all the same: its recorded overrides keep them (see
 :func:`recorded_overrides` for when an experiment preset does not count)."""
 
 
-def _preset_study(group: str, choice: str) -> str | None:
-    """The ``study`` the preset ``conf/<group>/<choice>.yaml`` sets (None: none, or unreadable)."""
+def _preset(group: str, choice: str) -> dict | None:
+    """The preset ``conf/<group>/<choice>.yaml`` as a dict (None: missing or unreadable)."""
     import yaml
 
     from sgprepro.paths import conf_dir
@@ -213,7 +207,12 @@ def _preset_study(group: str, choice: str) -> str | None:
         preset = yaml.safe_load((conf_dir() / group / f"{choice}.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return None
-    study = preset.get("study") if isinstance(preset, dict) else None
+    return preset if isinstance(preset, dict) else None
+
+
+def _preset_study(group: str, choice: str) -> str | None:
+    """The ``study`` the preset ``conf/<group>/<choice>.yaml`` sets (None: none, or unreadable)."""
+    study = (_preset(group, choice) or {}).get("study")
     return str(study) if study is not None else None
 
 
