@@ -113,7 +113,8 @@ def _main(dcfg: DictConfig) -> float | None:
         task = list(hc.overrides.task)
         notes = [*unread_settings(cfg, task), *overridden_choices(cfg, task)]
         notes += unscaled_schedule(cfg)
-        notes += [] if cfg.dry_run else online_without_key(cfg.logger.wandb_mode)
+        if not cfg.dry_run:
+            notes += once_per_process(online_without_key(cfg.logger.wandb_mode))
         for line in notes:
             print(f"warning: {line}", file=sys.stderr, flush=True)
     out = Path(hc.runtime.output_dir)
@@ -139,6 +140,17 @@ def _main(dcfg: DictConfig) -> float | None:
         )
         _skip_or_fail(f"{result['error']} ({where})", 1, FAILED, "failed")
     return None
+
+
+_SAID: set[str] = set()
+
+
+def once_per_process(lines: list[str]) -> list[str]:
+    """The lines not yet said by this process: a warning about the machine rather than the run
+    (no W&B key) is said once for a whole sweep of in-process cells, not once per cell."""
+    fresh = [line for line in lines if line not in _SAID]
+    _SAID.update(fresh)
+    return fresh
 
 
 def _interrupted(signum: int, _frame: object) -> None:

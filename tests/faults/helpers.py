@@ -46,11 +46,16 @@ def start_cli(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:
     )
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m sgprepro.train <args>``; ``env`` adds to (or, with None values, removes from)
+    the test environment."""
+    full = {**cli_env(cwd), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "sgprepro.train", *args],
         cwd=cwd,
-        env=cli_env(cwd),
+        env={k: v for k, v in full.items() if v is not None},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -93,6 +93,23 @@ def test_a_refused_cell_leaves_an_earlier_runs_folder_as_it_was(tmp_path) -> Non
 
 @pytest.mark.dist
 @pytest.mark.slow
+def test_a_warning_about_the_machine_is_said_once_per_sweep(tmp_path) -> None:
+    netrc = tmp_path / "netrc"  # no W&B key anywhere
+    netrc.write_text("")
+    netrc.chmod(0o600)
+    env = {"WANDB_API_KEY": None, "WANDB_MODE": None, "NETRC": str(netrc), "HOME": str(tmp_path)}
+    sweep = tmp_path / "sweep"
+    args = ["-m", "nodes=2", "seed=1,2", "debug=tiny", "logger.wandb_mode=online"]
+    proc = run_cli([*args, f"hydra.sweep.dir={sweep}"], tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list(sweep.glob("sgp-n2-*/done"))) == 2
+    said = [line for line in proc.stderr.splitlines() if "no W&B API key is configured" in line]
+    (line,) = said
+    assert line.startswith("warning: logger.wandb_mode=online files the run online, but no W&B")
+
+
+@pytest.mark.dist
+@pytest.mark.slow
 def test_failed_runs_and_a_bad_cell_are_listed_and_bad_input_sets_the_status(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(
