@@ -78,6 +78,11 @@ lint: $(STAMP) ## ruff lint, ruff format check and mypy on src/
 	$(PY) -m ruff format --check src tests benchmarks
 	$(PY) -m mypy
 
+# One line and status 2 for a STUDY this machine cannot run, before anything starts: a name with no
+# sweep in conf/sweep/, or the paper-scale study (GPUs and ImageNet) without PROFILE=paper.
+CHECK_STUDY = test -f "conf/sweep/$$STUDY.yaml" || { echo "error: STUDY=$$STUDY: no such study (conf/sweep/ has $$(ls conf/sweep | sed 's/\.yaml$$//' | paste -sd, - | sed 's/,/, /g')); fix the name, e.g. STUDY=table1_scaled" >&2; exit 2; }; \
+  ! grep -q "^  - override /experiment: paper_imagenet" "conf/sweep/$$STUDY.yaml" || { echo "error: STUDY=$$STUDY: this study is the paper's own scale (ImageNet, ResNet-50, GPUs per node); make reproduce-table PROFILE=paper submits it to a SLURM cluster; on this machine use STUDY=table1_scaled or STUDY=beyond_paper" >&2; exit 2; }
+
 ifeq ($(PROFILE),paper)
 # The paper's scale (ImageNet, ResNet-50, 90 epochs, 8 GPUs per node) on a SLURM cluster: submits
 # 16 jobs through Hydra's submitit launcher where sbatch exists, else prints them (dry run).
@@ -90,6 +95,7 @@ reproduce-table: $(STAMP) ## run the default study (4 algorithms x 4 node counts
 	fi
 else
 reproduce-table: $(STAMP)
+	@$(CHECK_STUDY)
 	@echo "== training: every run of the study $$STUDY into $$RUNS (finished runs are skipped, failed ones re-run)"
 	@WANDB_SILENT=true $(PY) -m sgprepro.train -m +sweep="$$STUDY" hydra.sweep.dir="$$RUNS" || { rc=$$?; \
 	  echo "== no report: the sweep ended with the errors listed above; run make reproduce-table again (finished runs are skipped), or make table for a report of the runs that finished" >&2; exit $$rc; }

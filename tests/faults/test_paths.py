@@ -40,10 +40,42 @@ def test_make_variables_are_never_run_by_the_shell(tmp_path, target, variable, l
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 0, proc.stderr
     assert not canary.exists(), proc.stdout
+    if target == "reproduce-table" and variable.startswith("STUDY"):  # no such study: refused
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"error: STUDY={literal.format(f=canary)}: no such study")
+        return
+    assert proc.returncode == 0, proc.stderr
     if not (target == "reproduce-table" and variable.startswith("SOURCE")):  # table only
         assert literal.format(f=canary) in proc.stdout  # passed on as one literal argument
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize(
+    ("study", "words"),
+    [
+        (
+            "table1_scald",
+            "no such study (conf/sweep/ has beyond_paper, table1_paper, table1_scaled)",
+        ),
+        (
+            "table1_paper",
+            "this study is the paper's own scale (ImageNet, ResNet-50, GPUs per node)",
+        ),
+    ],
+)
+def test_a_study_this_machine_cannot_run_is_refused_in_one_line(study, words) -> None:
+    proc = subprocess.run(
+        ["make", "-o", ".venv/.installed", "reproduce-table", f"STUDY={study}", "PY=echo"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if not ln.startswith("make")]
+    assert line.startswith(f"error: STUDY={study}: {words}")
+    assert proc.stdout == ""  # nothing started
 
 
 def _fake_download(log: str):
