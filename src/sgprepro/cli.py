@@ -283,6 +283,11 @@ def train() -> None:
         print(_help(argv), end="")
         return
     _check_site_files(argv)
+    from sgprepro.overrides import check_overrides
+
+    problem = check_overrides(argv)
+    if problem is not None:
+        fail(problem, EXIT_BAD_INPUT)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _interrupted)  # during a run, sgprepro.app takes over
     sys.argv += _external_rank_args(argv)

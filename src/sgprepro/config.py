@@ -10,7 +10,6 @@ any worker starts. Algorithm-specific rules are asked of the algorithm's class
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -32,6 +31,7 @@ from sgprepro.data import (
     validate_data_spec,
 )
 from sgprepro.models import MIN_RESNET20_WIDTH, ModelError, check_model_input, validate_model_spec
+from sgprepro.overrides import not_a_setting
 from sgprepro.schema import (
     RESULT_NEUTRAL_KEYS,
     AlgorithmConfig,
@@ -320,15 +320,7 @@ def _unknown_key(node: DictConfig, path: str = "") -> ConfigError | None:
             raw = container[key]
             shown = raw if isinstance(raw, str) else json.dumps(raw)
             group = path.rstrip(".") or "the config"
-            near = (
-                difflib.get_close_matches(key, fields, n=1, cutoff=0.5)
-                or [f for f in fields if f.startswith(f"{key}_")][:1]
-            )
-            fix = f"set {path}{near[0]}={shown} instead (without +)" if near else "remove it"
-            return _err(
-                f"{name}={shown}: not a setting of {group} (its settings: {', '.join(fields)}); "
-                f"{fix}"
-            )
+            return _err(not_a_setting(name, shown, group, list(fields), plus=True))
         child = node._get_node(key)
         if isinstance(child, DictConfig):
             found = _unknown_key(child, f"{name}.")

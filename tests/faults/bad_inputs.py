@@ -7,8 +7,9 @@ that ``docs/bad_inputs.md`` is this table rendered. Regenerate the doc after edi
 
     .venv/bin/python -m tests.faults.bad_inputs
 
-Outcomes: "compose" (Hydra refuses the override: unknown key, wrong type or unknown preset, with
-its own message naming the key), "validate" (``ConfigError``: one line naming key, value,
+Outcomes: "override" (the command line alone is refused, before Hydra composes: an unknown
+preset, setting or type, a list of values without -m; one line), "compose" (Hydra refuses the
+override, with its own message naming the key), "validate" (``ConfigError``: one line naming key, value,
 constraint and fix), "traceback" (any other exception) and "accepted" (silently wrong).
 """
 
@@ -64,7 +65,13 @@ CASES: tuple[Case, ...] = (
     case("", "nodes=???", "explicit", "set nodes=4"),
     case("nodes=1", "nodes=1", "at least 2", "use nodes=4"),
     case("nodes=0 algorithm=allreduce", "nodes=0", "at least 2", "use nodes=4"),
-    case("nodes=abc", "Error merging override nodes=abc"),
+    case("nodes=abc", "nodes=abc: nodes takes an integer", "fix the value"),
+    case("nodes=4.5", "nodes=4.5: nodes takes an integer", "fix the value"),
+    case("nodes=4,8", "nodes=4,8: a list of values is a sweep", "add -m"),
+    case("+sweep=table1_scaled", "+sweep=table1_scaled is a study", "add -m"),
+    case(
+        "-m +sweep=table1_scald", "+sweep=table1_scald: no sweep option", "use +sweep=table1_scaled"
+    ),
     case("nodes=1000", "nodes=1000", "comm.max_nodes_per_core=16", "use nodes<=32"),
     case("nodes=40 comm.max_nodes_per_core=-1", "comm.max_nodes_per_core=-1", ">= 0", "use"),
     case("nodes=5 algorithm=dpsgd", "nodes=5", "even node count", "use nodes=6"),
@@ -92,11 +99,12 @@ CASES: tuple[Case, ...] = (
     ),
     case(
         "nodes=4 +optim.extra={a:1,b:null}",
-        'optim.extra={"a": 1, "b": null}: not a setting of optim',
+        "optim.extra={a:1,b:null}: not a setting of optim",
         "; remove it",
     ),
     case("nodes=4 algorithm.name=foo", "algorithm.name='foo'", "unknown", "choose one of"),
-    case("nodes=4 algorithm=foo", "algorithm/foo", "Could not find"),
+    case("nodes=4 algorithm=foo", "algorithm=foo: no algorithm option", "conf/algorithm/ has"),
+    case("nodes=4 algorithm=SGP", "algorithm=SGP: no algorithm option", "use algorithm=sgp"),
     case("nodes=4 topology.name=torus", "topology.name='torus'", "unknown", "choose one of"),
     case("nodes=4 topology.form=foo", "topology.form='foo'", "must be one of", "use form=paper"),
     case(
@@ -221,7 +229,12 @@ CASES: tuple[Case, ...] = (
     case("nodes=4 study=", "study=", "folder name", "use study=my_study"),
     case("nodes=4 network.name=../x", "network.name=../x", "folder name", "use network.name="),
     # -- the network condition
-    case("nodes=4 network=infiniband_400g", "network/infiniband_400g", "Could not find"),
+    case("nodes=4 network=infiniband_400g", "network=infiniband_400g", "conf/network/ has"),
+    case(
+        "nodes=4 network.bandwith_gbps=3",
+        "network.bandwith_gbps=3: not a setting of network",
+        "set network.bandwidth_gbps=3 instead",
+    ),
     case(
         "nodes=4 network.latency_s=0.001",
         "network.latency_s=0.001",
@@ -373,7 +386,7 @@ CASES: tuple[Case, ...] = (
         ">= 0",
         "use algorithm.gossip_margin_rounds=0",
     ),
-    case("nodes=4 seed=abc", "seed=abc", "Error merging override"),
+    case("nodes=4 seed=abc", "seed=abc: seed takes an integer", "fix the value"),
     case("nodes=4 train.log_every=0", "train.log_every=0", ">= 1", "use train.log_every=20"),
     case(
         "nodes=4 train.eval_every_epochs=nan",
@@ -464,24 +477,28 @@ CASES: tuple[Case, ...] = (
         "project",
         "use logger.project=sgprepro",
     ),
-    case("nodes=4 foo=1", "Could not override 'foo'", "+foo=1"),
+    case("nodes=4 foo=1", "foo=1: not a setting of the config", "remove it"),
 )
 
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # compose, validate, traceback or accepted
+    kind: str  # override, compose, validate, traceback or accepted
     message: str  # the error (first line for Hydra's), or what escaped
 
     @property
     def clear(self) -> bool:
-        return self.kind in ("compose", "validate")
+        return self.kind in ("override", "compose", "validate")
 
 
 def run_case(c: Case) -> Outcome:
     """Compose and validate like ``python -m sgprepro.train`` does, before any worker starts."""
+    from sgprepro.overrides import check_overrides
     from tests.conftest import compose_config
 
+    line = check_overrides(list(c.overrides))
+    if line is not None:
+        return Outcome("override", line)
     try:
         cfg = compose_config(list(c.overrides))
     except (HydraException, OmegaConfBaseException) as exc:
@@ -516,9 +533,11 @@ def render(outcomes: list[Outcome]) -> str:
         "# Bad input and the error it gets",
         "",
         "Every row is a command line (`sgprepro-train <overrides>`) that must be refused",
-        "before any worker starts. *validate*: sgprepro's own one-line error (key=value, the",
-        "constraint, a fix), printed as `error: ...` with exit status 2; *compose*: Hydra refuses",
-        "the override itself (unknown key, wrong type, unknown preset) and names it (exit status",
+        "before any worker starts. *override*: the command line alone is refused before Hydra",
+        "composes (an unknown preset, setting or type, a list of values without `-m`), in one",
+        "line naming what is allowed and the fix, exit status 2; *validate*: sgprepro's own",
+        "one-line error (key=value, the constraint, a fix), printed as `error: ...` with exit",
+        "status 2; *compose*: Hydra refuses the override itself and names it (exit status",
         "1). The machine assumed: 2 CPU cores, no CUDA; a row that starts with `WORLD_SIZE=n`",
         "runs as one rank of an n-rank job of torchrun (or any env:// launcher). The table lives in",
         "`tests/faults/bad_inputs.py` (`python -m tests.faults.bad_inputs` rewrites this file);",

@@ -1,0 +1,131 @@
+"""A misspelled group option, an unknown setting, a value of the wrong type or a list of values
+without -m is refused in one line naming the override, what is allowed and the fix, before Hydra
+composes anything (Hydra's own errors run to 6-18 lines)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sgprepro.overrides import check_overrides
+from tests.faults.helpers import run_cli
+
+ALGORITHMS = "adpsgd, allreduce, allreduce_ddp, dpsgd, local_sgd, osgp, sgp, sgp_2peer, sgp_delayed"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["nodes=4", "algorithm=SGP"],
+            (
+                f"algorithm=SGP: no algorithm option of that name (conf/algorithm/ has {ALGORITHMS}); "
+                "use algorithm=sgp"
+            ),
+        ),
+        (
+            ["-m", "nodes=4", "algorithm=sgp,dpsgdd"],
+            (
+                f"algorithm=dpsgdd: no algorithm option of that name (conf/algorithm/ has {ALGORITHMS}); "
+                "use algorithm=dpsgd"
+            ),
+        ),
+        (
+            ["-m", "+sweep=table1_scald"],
+            (
+                "+sweep=table1_scald: no sweep option of that name (conf/sweep/ has beyond_paper, "
+                "table1_paper, table1_scaled); use +sweep=table1_scaled"
+            ),
+        ),
+        (
+            ["nodes=4", "network=mars"],
+            (
+                "network=mars: no network option of that name (conf/network/ has eth_10g, ib_100g, "
+                "ideal, paper_regime, wan); use one of them (or add conf/network/mars.yaml)"
+            ),
+        ),
+        (
+            ["nodes=4,8"],
+            (
+                "nodes=4,8: a list of values is a sweep, one run per value; add -m to run them all "
+                "(python -m sgprepro.train -m ...), or give one value"
+            ),
+        ),
+        (
+            ["nodes=4", "algorithm=sgp,dpsgd"],
+            (
+                "algorithm=sgp,dpsgd: a list of options is a sweep, one run per value; add -m to run "
+                "them all (python -m sgprepro.train -m ...), or give one value"
+            ),
+        ),
+        (
+            ["nodes=4.5"],
+            (
+                "nodes=4.5: nodes takes an integer (Value '4.5' of type 'float' could not be "
+                "converted to Integer); fix the value"
+            ),
+        ),
+        (
+            ["nodes=4", "dry_run=maybe"],
+            (
+                "dry_run=maybe: dry_run takes true or false (Value 'maybe' is not a valid bool (type "
+                "str)); fix the value"
+            ),
+        ),
+        (
+            ["+sweep=table1_scaled"],
+            (
+                "+sweep=table1_scaled is a study, one run per cell of its grid; add -m: python -m "
+                "sgprepro.train -m +sweep=table1_scaled (or make reproduce-table STUDY=table1_scaled)"
+            ),
+        ),
+        (["nodes.x=1"], "nodes.x: nodes is a single value, not a group; set nodes=<value>"),
+    ],
+)
+def test_a_bad_override_is_named_with_what_is_allowed_and_the_fix(argv, line) -> None:
+    assert check_overrides(argv) == line
+
+
+def test_an_unknown_setting_is_named_with_the_nearest_one() -> None:
+    line = check_overrides(["nodes=4", "network.bandwith_gbps=3"])
+    assert line is not None
+    assert line.startswith(
+        "network.bandwith_gbps=3: not a setting of network (its settings: name, latency_s,"
+    )
+    assert line.endswith("; set network.bandwidth_gbps=3 instead")
+    assert check_overrides(["nodes=4", "optim.lr=0.1"]).endswith(  # type: ignore[union-attr]
+        "; set optim.lr_per_ref_batch=0.1 instead"
+    )
+    plus = check_overrides(["nodes=4", "+optim.moment=0.9"])
+    assert plus is not None
+    assert plus.endswith("; set optim.momentum=0.9 instead (without +)")
+    assert check_overrides(["nodes=4", "+optim.extra=1"]).endswith("; remove it")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["nodes=4", "algorithm=sgp", "network=wan", "seed=3", "dry_run=true"],
+        ["-m", "+sweep=table1_scaled"],
+        ["-m", "nodes=4,8", "algorithm=sgp,dpsgd", "seed=range(3)"],
+        ["nodes=16", "topology=exponential_2peer_early", "+topology.peers_schedule={0:3,30:3}"],
+        ["nodes=4", "data.root=${oc.env:HOME}", "study='a,b'", "optim.milestones=[3,6]"],
+        ["nodes=4", "+sweep=table1_scaled"],  # one cell of a study, by hand
+        ["nodes=4", "hydra/launcher=slurmm"],  # Hydra's own groups: Hydra's own check
+        ["nodes=4", "~logger"],
+        ["-cn", "other", "whatever=1"],  # another config: left to Hydra
+    ],
+)
+def test_ordinary_overrides_pass(argv) -> None:
+    assert check_overrides(argv) is None
+
+
+def test_the_cli_refuses_in_one_line_before_anything_is_written(tmp_path) -> None:
+    proc = run_cli(["nodes=4", "algorithm=SGP", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        (
+            f"error: algorithm=SGP: no algorithm option of that name (conf/algorithm/ has "
+            f"{ALGORITHMS}); use algorithm=sgp"
+        )
+    ]
+    assert not (tmp_path / "run").exists()
