@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+import pytest
 from results_helpers import EXPECTED, FIXTURE_RUNS, STUDY_DIR
 
 from sgprepro.results import load_layout, plots
@@ -95,3 +97,48 @@ def test_a_variant_of_the_study_is_not_scored_against_its_reference(tmp_path):
     text = (tmp_path / "variant" / "agreement.md").read_text()
     assert "**Not compared.** These runs change the study's settings: optim.epochs=36" in text
     assert "optim.epochs=36" in (tmp_path / "variant" / "table.md").read_text().split("\n")[0]
+
+
+def test_a_study_without_a_layout_is_laid_out_as_its_runs_are(tmp_path, capsys):
+    """An ad-hoc sweep (no experiments/<study>/layout.yaml): the table holds its rows, node
+    counts and seeds, with the shipped layouts' labels and the paper beside it."""
+    out = tmp_path / "report"
+    study = tmp_path / "table1_eth10g"  # the fixture runs' study, with no folder of its own
+    rc = main(
+        ["--runs", str(FIXTURE_RUNS), "--study", str(study), "--out", str(out), "--formats", ""]
+    )
+    table = capsys.readouterr().out
+    assert rc == 0
+    assert table.startswith(
+        "Study table1_eth10g (layout inferred from its runs; no experiments/table1_eth10g/"
+        "layout.yaml): "
+    )
+    rows = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines() if "top-1 %" in line]
+    assert rows == ["AllReduce SGD", "D-PSGD", "SGP (1 peer)"]  # the shipped order; no AD-PSGD run
+    assert "| 4 nodes | 4: paper | 8 nodes | 8: paper |" in table
+    assert not study.exists()  # nothing is written into the study's would-be folder
+
+
+def test_a_study_without_a_layout_spanning_networks_is_refused():
+    from sgprepro.results.layout import inferred_layout
+
+    runs = pd.DataFrame(
+        {
+            "study": ["adhoc", "adhoc"],
+            "algorithm": ["sgp", "sgp"],
+            "nodes": [4, 4],
+            "network": ["wan", "eth_10g"],
+            "seed": [0, 0],
+        }
+    )
+    with pytest.raises(ValueError, match=r"^--study=adhoc: its runs span the network conditions "):
+        inferred_layout("adhoc", runs)
+
+
+def test_no_run_of_the_study_names_the_studies_there(tmp_path, capsys):
+    rc = main(["--runs", str(FIXTURE_RUNS), "--study", "adhoc", "--out", str(tmp_path / "r")])
+    assert rc == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: no run of study adhoc in ")
+    assert "of studies ['table1_eth10g']): nothing to report;" in line
+    assert "; for the runs there, give --study table1_eth10g;" in line

@@ -37,7 +37,7 @@ def _study(value: str) -> Path:
     """``--study``: a study folder, or the name of one shipped with the package
     (``table1_scaled`` is ``experiments/table1_scaled/``)."""
     path = Path(value)
-    if path.is_dir() or "/" in value:
+    if (path / "layout.yaml").is_file() or "/" in value:
         return path
     from sgprepro.paths import study_dir
 
@@ -67,12 +67,13 @@ def check_args(args: argparse.Namespace, formats: tuple[str, ...]) -> str | None
                 "would replace; write the report elsewhere, e.g. --out reports/<study>"
             )
     layout = args.study / "layout.yaml"
-    if not layout.is_file():
+    if not layout.is_file() and args.study.exists():
         from sgprepro.paths import shipped_studies
 
         return (
-            f"--study={args.study}: no layout.yaml there; give a study folder holding one, or "
-            f"the name of a shipped study: {', '.join(shipped_studies())}"
+            f"--study={args.study}: no layout.yaml there; give a study folder holding one, the "
+            f"name of a shipped study ({', '.join(shipped_studies())}), or the name of a study "
+            "without a folder (e.g. adhoc) to lay out its runs as they are"
         )
     if args.dpi < 1:
         return f"--dpi={args.dpi}: must be a positive number of dots per inch, e.g. --dpi 150"
@@ -121,8 +122,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results"
         "--study",
         type=_study,
         required=True,
-        help="study dir with layout.yaml and paper.csv, or the name of a shipped study "
-        "(e.g. table1_scaled)",
+        help="study dir with layout.yaml and paper.csv, the name of a shipped study "
+        "(e.g. table1_scaled), or the name of a study without a folder (e.g. adhoc: the "
+        "table lays out its runs as they are)",
     )
     parser.add_argument("--out", type=Path, required=True, help="report directory to write")
     parser.add_argument(

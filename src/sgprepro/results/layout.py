@@ -120,3 +120,56 @@ def load_layout(study_dir: Path) -> Layout:
         claims=optional.get("claims"),
         time=time,
     )
+
+
+def inferred_layout(study: str, runs: pd.DataFrame) -> Layout:
+    """The layout of a study that has none (an ad-hoc sweep, ``study=adhoc``): its rows, node
+    counts and seeds are those of its runs; labels come from the shipped layouts, rows in the
+    paper's order, then the shipped layouts' (an algorithm none names is labelled by its key,
+    after them); the paper's Table 1
+    stands beside it; the baseline is AllReduce when the study ran it, else its first row; time
+    is paper-equivalent under ``paper_regime`` (as in the shipped studies), else emulated.
+
+    Raises:
+        ValueError: the study's runs span several network conditions (a table holds one).
+    """
+    from sgprepro.paths import shipped_studies, study_dir
+
+    mine = runs[runs["study"] == study]
+    networks = sorted({str(n) for n in mine["network"].dropna()})
+    if len(networks) > 1:
+        raise ValueError(
+            f"--study={study}: its runs span the network conditions {', '.join(networks)} and a "
+            "table holds one; give them different study names (study=...), or write "
+            f"experiments/{study}/layout.yaml with network: <one of them>"
+        )
+    labels: dict[str, str] = {}
+    paper_file = None
+    for name in shipped_studies():
+        shipped = load_layout(study_dir(name))
+        for key, label in shipped.algorithms:
+            labels.setdefault(key, label)
+        if paper_file is None and shipped.directory is not None:
+            raw = yaml.safe_load((shipped.directory / "layout.yaml").read_text())["paper"]
+            paper_file = (shipped.directory / raw["file"], str(raw["source"]))
+    found = {str(a) for a in mine["algorithm"].dropna()}
+    paper = (
+        read_paper_csv(paper_file[0])
+        if paper_file is not None
+        else pd.DataFrame(columns=list(PAPER_COLUMNS))
+    )
+    known = list(dict.fromkeys([*map(str, paper["algorithm"]), *labels]))  # the paper's first
+    order = [k for k in known if k in found] + sorted(found - set(known))
+    network = networks[0] if networks else None
+    return Layout(
+        study=study,
+        title=f"Study {study} (layout inferred from its runs; no experiments/{study}/layout.yaml)",
+        algorithms=tuple((k, labels.get(k, k)) for k in order),
+        nodes=tuple(sorted({int(n) for n in mine["nodes"].dropna()})),
+        paper=paper,
+        paper_source=paper_file[1] if paper_file is not None else "",
+        baseline="allreduce" if "allreduce" in found else (order[0] if order else "allreduce"),
+        network=network,
+        seeds=tuple(sorted({int(s) for s in mine["seed"].dropna()})),
+        time="paper_equivalent" if network == "paper_regime" else "emulated",
+    )

@@ -40,7 +40,7 @@ from sgprepro.results.agreement import (
 from sgprepro.results.analysis import consensus_gap
 from sgprepro.results.claims import claims_markdown, evaluate_claims, load_claims
 from sgprepro.results.collect import CollectResult, collect_runs, load_curves
-from sgprepro.results.layout import Layout, load_layout
+from sgprepro.results.layout import Layout, inferred_layout, load_layout
 from sgprepro.results.table import (
     EXTRA_ROWS,
     changed_settings,
@@ -232,7 +232,9 @@ def write_report(
     Args:
         runs_root: sweep root with the run directories (ignored when `source` is given).
         out_dir: replaced as a whole once every file is written (built beside it first).
-        study_dir: `experiments/<study>/` holding layout.yaml (and the files it names).
+        study_dir: `experiments/<study>/` holding layout.yaml (and the files it names); a
+            study without one (``experiments/adhoc``) gets the layout of its runs
+            (`inferred_layout`).
         replay: a `sgprepro.replay.Replay` of the paper-scale timing (EMULATED), rendered.
         gossip: `sgprepro.replay.gossip_map.speedups` frame: where gossip wins (EMULATED).
         source: "wandb:<entity>/<project>" to read W&B instead of `runs_root`.
@@ -249,17 +251,23 @@ def write_report(
     Raises:
         NoRunsError: the source has no run of the study; nothing was written.
     """
-    layout = load_layout(Path(study_dir))
+    study_dir = Path(study_dir)
+    has_layout = (study_dir / "layout.yaml").is_file()
+    layout = load_layout(study_dir) if has_layout else None
+    study = layout.study if layout is not None else study_dir.name
     collected, curves, label = load_source(runs_root, source, api, wandb_cache)
     runs = collected.runs
-    if not len(runs) or not (runs["study"] == layout.study).any():
+    if not len(runs) or not (runs["study"] == study).any():
         studies = sorted({str(s) for s in runs["study"].dropna()}) if len(runs) else []
+        others = f"; for the runs there, give --study {studies[0]}" if studies else ""
         raise NoRunsError(
-            f"no run of study {layout.study} in {label} ({len(runs)} run record(s)"
+            f"no run of study {study} in {label} ({len(runs)} run record(s)"
             + (f", of studies {studies}" if studies else "")
             + "): nothing to report; train first (make reproduce-table) or point --runs at the "
-            "study's sweep folder"
+            f"study's sweep folder{others}"
         )
+    if layout is None:  # a study without a layout: its runs say what the table holds
+        layout = inferred_layout(study, runs)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
