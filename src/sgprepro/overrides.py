@@ -148,7 +148,11 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
     for arg in args:
         (o,) = parser.parse_overrides([arg])
         key = o.key_or_group
-        if o.is_delete() or key.startswith("hydra") or o.package is not None:
+        if (
+            o.is_delete()
+            or (key.startswith("hydra") and key != "hydra/launcher")
+            or o.package is not None
+        ):
             continue
         values: list[Any]
         if o.is_sweep_override():
@@ -190,6 +194,12 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
                     f"STUDY={study})"
                 )
             continue
+        if key == "hydra/launcher" and not sweep and values != ["basic"]:
+            return (
+                f"{arg}: a launcher starts the cells of a sweep, and without -m this is one run "
+                f"on this machine; add -m to submit it (a sweep of one cell), or drop {arg} to "
+                "run here"
+            )
         if "/" in key:
             continue  # a nested group (hydra/launcher): Hydra's own check
         raw = arg.partition("=")[2]

@@ -79,6 +79,14 @@ ALGORITHMS = "adpsgd, allreduce, allreduce_ddp, dpsgd, local_sgd, osgp, sgp, sgp
             ),
         ),
         (["nodes.x=1"], "nodes.x: nodes is a single value, not a group; set nodes=<value>"),
+        (
+            ["nodes=4", "hydra/launcher=slurm"],
+            (
+                "hydra/launcher=slurm: a launcher starts the cells of a sweep, and without -m "
+                "this is one run on this machine; add -m to submit it (a sweep of one cell), or "
+                "drop hydra/launcher=slurm to run here"
+            ),
+        ),
     ],
 )
 def test_a_bad_override_is_named_with_what_is_allowed_and_the_fix(argv, line) -> None:
@@ -110,7 +118,8 @@ def test_an_unknown_setting_is_named_with_the_nearest_one() -> None:
         ["nodes=16", "topology=exponential_2peer_early", "+topology.peers_schedule={0:3,30:3}"],
         ["nodes=4", "data.root=${oc.env:HOME}", "study='a,b'", "optim.milestones=[3,6]"],
         ["nodes=4", "+sweep=table1_scaled"],  # one cell of a study, by hand
-        ["nodes=4", "hydra/launcher=slurmm"],  # Hydra's own groups: Hydra's own check
+        ["-m", "nodes=4", "hydra/launcher=slurmm"],  # Hydra's own groups: Hydra's own check
+        ["nodes=4", "hydra/launcher=basic"],
         ["nodes=4", "~logger"],
         ["-cn", "other", "whatever=1"],  # another config: left to Hydra
     ],

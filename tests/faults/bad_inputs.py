@@ -68,6 +68,7 @@ CASES: tuple[Case, ...] = (
     case("nodes=abc", "nodes=abc: nodes takes an integer", "fix the value"),
     case("nodes=4.5", "nodes=4.5: nodes takes an integer", "fix the value"),
     case("nodes=4,8", "nodes=4,8: a list of values is a sweep", "add -m"),
+    case("nodes=4 hydra/launcher=slurm", "hydra/launcher=slurm: a launcher starts", "add -m"),
     case("+sweep=table1_scaled", "+sweep=table1_scaled is a study", "add -m"),
     case(
         "-m +sweep=table1_scald", "+sweep=table1_scald: no sweep option", "use +sweep=table1_scaled"
