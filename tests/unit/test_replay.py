@@ -262,8 +262,9 @@ def test_replay_options_that_cannot_hold_fail_before_any_fit(capsys):
         with pytest.raises(SystemExit) as exc:
             main(list(argv))
         assert exc.value.code == 2
-        err = capsys.readouterr().err.strip().splitlines()[-1]
-        assert err.startswith("python -m sgprepro.replay: error: ")
+        (err,) = capsys.readouterr().err.strip().splitlines()  # one line, no usage block
+        assert err.startswith("error: ")
+        assert err.endswith(" (python -m sgprepro.replay --help lists the options)")
         assert says in err
 
 

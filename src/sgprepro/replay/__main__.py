@@ -10,11 +10,11 @@ python -m sgprepro.replay --reachable     # diagnostic: can these programs meet 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 
+from sgprepro.cliparse import OneLineParser
 from sgprepro.replay.calibrate import CALIBRATION_NODES, calibration_columns
 from sgprepro.replay.paper import load_paper_table
 from sgprepro.replay.render import format_replay
@@ -22,7 +22,7 @@ from sgprepro.replay.run import run_replay
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m sgprepro.replay",
         description="Emulated (not measured) replay of Table 1 of Assran et al. 2019.",
     )

@@ -18,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
+from sgprepro.cliparse import OneLineParser
 from sgprepro.interrupt import JobInterrupted, raise_unless_held
 from sgprepro.results.report import REPORT_MARK, NoRunsError, write_report
 
@@ -112,7 +113,7 @@ def _present_runs(out: Path) -> tuple[int, int] | None:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m sgprepro.results") -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

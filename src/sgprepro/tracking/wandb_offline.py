@@ -11,7 +11,6 @@ history rows, the metric definitions, the summary and the logged artifacts with 
 
 from __future__ import annotations
 
-import argparse
 import json
 import struct
 import sys
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sgprepro.cliparse import OneLineParser
 
 _BLOCK = 32768
 _HEADER = 7
@@ -130,7 +131,7 @@ def read_offline_run(path: Path) -> OfflineRun:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m sgprepro.tracking.wandb_offline", description=__doc__.splitlines()[0]
     )
     parser.add_argument(

@@ -14,12 +14,13 @@ import json
 import sys
 from pathlib import Path
 
+from sgprepro.cliparse import OneLineParser
 from sgprepro.emulation import emulate_under, load_run_config
 from sgprepro.network import load_preset
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m sgprepro.train.emulate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
