@@ -152,8 +152,10 @@ def plan(cfg: Config) -> str:
         if cfg.data.root is None and cfg.data.name in ("imagenet", "cifar10")
         else ""
     )
+    a = cfg.algorithm
+    what = f"{a.variant} ({a.name})" if a.variant and a.variant != a.name else a.name
     return (
-        f"would launch {cfg.algorithm.name} on nodes={cfg.nodes} "
+        f"would launch {what} on nodes={cfg.nodes} "
         f"(topology={resolve_topology_name(cfg) or 'none'}, network={cfg.network.name}, "
         f"model={cfg.model.name}, data={cfg.data.name}, epochs={cfg.optim.epochs:g}, "
         f"batch/node={cfg.optim.batch_size}, seed={cfg.seed}) -> {where}{unset}"

@@ -75,6 +75,15 @@ def test_a_dry_run_says_when_the_dataset_folder_is_not_set(compose_cfg) -> None:
     assert "data.root" not in plan(validate(compose_cfg(["nodes=4"]), check_paths=False))
 
 
+def test_a_dry_run_names_the_variant_it_would_launch(compose_cfg) -> None:
+    from sgprepro.app import plan
+
+    two = plan(validate(compose_cfg(["nodes=8", "algorithm=sgp_2peer"]), check_paths=False))
+    assert two.startswith("would launch sgp_2peer (sgp) on nodes=8 ")
+    one = plan(validate(compose_cfg(["nodes=8", "algorithm=sgp"]), check_paths=False))
+    assert one.startswith("would launch sgp on nodes=8 ")
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -232,6 +232,23 @@ CASES: tuple[Case, ...] = (
     # -- the network condition
     case("nodes=4 network=infiniband_400g", "network=infiniband_400g", "conf/network/ has"),
     case(
+        "nodes=4 network=wan network.bandwidth_gbps=1e-300",
+        "network.bandwidth_gbps=1e-300",
+        "must be at least 1e-06 Gbit/s",
+        "give the line rate in Gbit/s",
+    ),
+    case(
+        "nodes=4 network=wan network.latency_s=1e300",
+        "network.latency_s=1e+300",
+        "must be at most 60 s one way",
+        "give the latency in seconds",
+    ),
+    case(
+        "nodes=4 network=wan network.straggler_slowdown=1e308",
+        "network.straggler_slowdown=1e+308",
+        "must be in [1, 1e+06]",
+    ),
+    case(
         "nodes=4 network.bandwith_gbps=3",
         "network.bandwith_gbps=3: not a setting of network",
         "set network.bandwidth_gbps=3 instead",

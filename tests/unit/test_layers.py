@@ -18,12 +18,20 @@ ROOT = Path(__file__).resolve().parents[2] / "src" / "sgprepro"
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
-        {"paths", "interrupt", "launchenv", "slurm_launcher", "lazy", "kernels"},  # stdlib only
+        {
+            "paths",
+            "interrupt",
+            "launchenv",
+            "slurm_launcher",
+            "lazy",
+            "kernels",
+            "cliparse",
+        },  # stdlib
         {"network", "topology", "data", "models"},  # leaves of the domain
         {"mixing", "regime", "schema", "timing"},  # pure models built on them
         {"comm"},  # torch.distributed, nothing of the domain
         {"algorithms"},  # on comm, timing programs and topologies
-        {"reference", "configstore", "config"},  # the validated Config of a run
+        {"reference", "configstore", "overrides", "config"},  # the validated Config of a run
         {"emulation"},  # a run's records replayed under a network
         {"tracking"},  # run records and their W&B filing
         {"train"},  # one rank's training loop

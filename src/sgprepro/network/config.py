@@ -35,6 +35,13 @@ _RATIO_KEYS: tuple[str, ...] = (
     "latency_over_compute",
 )
 RATIO_SOURCES: tuple[str, ...] = ("paper_replay",)
+MAX_LATENCY_S = 60.0
+"""The most one-way latency (and jitter) a condition may have: a link across the planet is
+0.1 s; beyond a minute the value is a units mistake."""
+MIN_BANDWIDTH_GBPS = 1e-6
+"""The least line rate a condition may have (1 kbit/s)."""
+MAX_FACTOR = 1e6
+"""The largest straggler slowdown and time-over-compute ratio a condition may have."""
 """Where a relative condition's ratios may come from: the paper-scale replay's calibration."""
 
 
@@ -124,6 +131,20 @@ class NetworkConfig:
             low_ok = value >= 0.0 if key == "latency_s" else value > 0.0
             if not (low_ok and value < math.inf):
                 raise bad(key, rule, fix)
+        # plausibility: beyond these a value is a units mistake, and emulated times run to
+        # hundreds of digits (1e300 s of latency, 1e-300 Gbit/s)
+        if self.latency_s is not None and self.latency_s > MAX_LATENCY_S:
+            raise bad(
+                "latency_s",
+                f"must be at most {MAX_LATENCY_S:g} s one way (a link across the planet is 0.1 s)",
+                "give the latency in seconds, e.g. 0.03 for a continental link",
+            )
+        if self.bandwidth_gbps is not None and self.bandwidth_gbps < MIN_BANDWIDTH_GBPS:
+            raise bad(
+                "bandwidth_gbps",
+                f"must be at least {MIN_BANDWIDTH_GBPS:g} Gbit/s (1 kbit/s)",
+                "give the line rate in Gbit/s, e.g. 1.0 for Gigabit Ethernet",
+            )
         if self.relative and (self.latency_s is not None or self.bandwidth_gbps is not None):
             ratios = [
                 f"{k}={getattr(self, k)}" for k in _RATIO_KEYS if getattr(self, k) is not None
@@ -145,14 +166,18 @@ class NetworkConfig:
                 "must be in (0, 1]",
                 "use the achieved fraction of line rate, e.g. 0.5",
             )
-        if not 0.0 <= self.jitter_s < math.inf:
-            raise bad("jitter_s", "must be >= 0 and finite", "use 0 for no jitter")
+        if not 0.0 <= self.jitter_s <= MAX_LATENCY_S:
+            raise bad(
+                "jitter_s",
+                f"must be in [0, {MAX_LATENCY_S:g}] s",
+                "give the jitter in seconds, 0 for none",
+            )
         if not 0.0 <= self.straggler_prob <= 1.0:
             raise bad("straggler_prob", "must be in [0, 1]", "use a probability, 0 for none")
-        if not 1.0 <= self.straggler_slowdown < math.inf:
+        if not 1.0 <= self.straggler_slowdown <= MAX_FACTOR:
             raise bad(
                 "straggler_slowdown",
-                "must be >= 1 and finite",
+                f"must be in [1, {MAX_FACTOR:g}]",
                 "use the factor a straggler's compute is multiplied by, 1 for none",
             )
         if not 0.0 <= self.compute_cv < math.inf:
@@ -164,9 +189,13 @@ class NetworkConfig:
             if value is not None and (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
-                or not 0.0 <= value < math.inf
+                or not 0.0 <= value <= MAX_FACTOR
             ):
-                raise bad(key, "must be a number >= 0", f"give network.{key} as e.g. 0.9, or null")
+                raise bad(
+                    key,
+                    f"must be a number in [0, {MAX_FACTOR:g}] (a time relative to compute)",
+                    f"give network.{key} as e.g. 0.9, or null",
+                )
         if self.ratios_from is not None:
             if self.ratios_from not in RATIO_SOURCES:
                 raise bad(
