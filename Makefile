@@ -78,8 +78,9 @@ lint: $(STAMP) ## ruff lint, ruff format check and mypy on src/
 	$(PY) -m ruff format --check src tests benchmarks
 	$(PY) -m mypy
 
-# One line and status 2 for a STUDY this machine cannot run, before anything starts: a name with no
-# sweep in conf/sweep/, or the paper-scale study (GPUs and ImageNet) without PROFILE=paper.
+# One error line (then make's own) and status 2 for a STUDY this machine cannot run, before
+# anything starts: a name with no sweep in conf/sweep/, or the paper-scale study (GPUs and
+# ImageNet) without PROFILE=paper.
 CHECK_STUDY = test -f "conf/sweep/$$STUDY.yaml" || { echo "error: STUDY=$$STUDY: no such study (conf/sweep/ has $$(ls conf/sweep | sed 's/\.yaml$$//' | paste -sd, - | sed 's/,/, /g')); fix the name, e.g. STUDY=table1_scaled" >&2; exit 2; }; \
   ! grep -q "^  - override /experiment: paper_imagenet" "conf/sweep/$$STUDY.yaml" || { echo "error: STUDY=$$STUDY: this study is the paper's own scale (ImageNet, ResNet-50, GPUs per node); make reproduce-table PROFILE=paper submits it to a SLURM cluster; on this machine use STUDY=table1_scaled or STUDY=beyond_paper" >&2; exit 2; }
 

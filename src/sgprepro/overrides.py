@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ _HYDRA_FLAGS_WITH_OWN_CONFIG = frozenset(
 the checks stand aside."""
 
 _FLAGS_WITH_VALUE = frozenset({"--cfg", "-c", "--package", "-p", "--info", "-i"})
+
+SITE_GROUP = "local"
+"""Site settings (``local=<site>``): user files, checked by the CLI's own site check and by
+Hydra (a site may live on another search path, or be absent from an installed package)."""
 
 
 def _options(root: Path, group: str) -> list[str]:
@@ -75,12 +80,15 @@ def _schema_field(key: str, shown: str, plus: bool) -> tuple[str | None, Any]:
             return not_a_setting(".".join(parts[: i + 1]), shown, group, list(hints), plus), None
         kind = hints[part]
         args = typing.get_args(kind)
-        if typing.get_origin(kind) is typing.Union and type(None) in args:  # Optional[X]
-            kind = next(a for a in args if a is not type(None))
+        if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+            rest = [a for a in args if a is not type(None)]  # Optional[X], X | None
+            kind = rest[0] if len(rest) == 1 else Any
         if dataclasses.is_dataclass(kind):
             cls = kind
             continue
-        if i < len(parts) - 1 and typing.get_origin(kind) is not dict:
+        if i < len(parts) - 1:
+            if typing.get_origin(kind) in (dict, list, tuple) or kind is Any:
+                return None, Any  # a key or an index under a mapping or a list: Hydra's check
             head = ".".join(parts[: i + 1])
             return (f"{key}: {head} is a single value, not a group; set {head}=<value>", None)
         return None, kind
@@ -110,20 +118,37 @@ def _value_error(key: str, raw: str, value: Any, kind: Any) -> str | None:
     return None
 
 
+def _defaults_groups(root: Path) -> set[str]:
+    """The groups ``conf/config.yaml`` lists in its defaults (others are added with ``+``)."""
+    import yaml
+
+    raw = yaml.safe_load((root / "config.yaml").read_text()) or {}
+    return {
+        next(iter(item))
+        for item in raw.get("defaults", [])
+        if isinstance(item, dict) and not next(iter(item)).startswith("override ")
+    }
+
+
 def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
     """The first problem with the command line's overrides, as one line, or None.
 
-    Checked: each ``group=option`` (also ``+group=``) names a file of ``conf/<group>/``; each
-    ``key=value`` names a setting of the schema and its value has the setting's type; a list
-    of values (``nodes=4,8``, ``algorithm=sgp,dpsgd``) comes with ``-m``; ``+sweep=<study>``
-    without ``-m`` and without ``nodes`` is a study meant as a sweep.
+    Checked: each ``group=option`` (also ``+group=``) names a file of ``conf/<group>/``, and a
+    group the defaults list lacks is added with ``+``; each ``key=value`` names a setting of the
+    schema and its value has the setting's type; a list of values (``nodes=4,8``) comes with
+    ``-m``; ``+sweep=<study>`` without ``-m`` and without ``nodes`` is a study meant as a sweep;
+    ``hydra/launcher=...`` comes with ``-m``. The last three stand aside when the command only
+    prints (``--cfg``, ``--info``); every check stands aside for another config tree
+    (``--config-dir`` ...) or search path.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    if any(a in _HYDRA_FLAGS_WITH_OWN_CONFIG for a in argv):
+    flags = {a.partition("=")[0] for a in argv if a.startswith("-")}
+    if flags & _HYDRA_FLAGS_WITH_OWN_CONFIG:
         return None
-    sweep = any(a in ("-m", "--multirun") for a in argv)
+    only_prints = bool(flags & {"--cfg", "-c", "--info", "-i"})
+    sweep = bool(flags & {"-m", "--multirun"})
     args: list[str] = []
     skip_next = False
     for a in argv:
@@ -135,8 +160,12 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
             args.append(a)
     if any(a.lstrip("+").startswith("hydra.searchpath") for a in args):
         return None  # options may live on another search path: Hydra's own check
+    sweep = sweep or any(a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args)
+    one_run = not sweep and not only_prints  # a run on this machine, not a sweep or a print
     root = root or conf_dir()
     groups = {p.name for p in root.iterdir() if p.is_dir() and p.name != "hydra"}
+    groups.discard(SITE_GROUP)  # sites: their own check (cli), and Hydra's
+    in_defaults = _defaults_groups(root)
     parser = OverridesParser.create()
     given = set()
     for arg in args:
@@ -151,12 +180,14 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
         if (
             o.is_delete()
             or (key.startswith("hydra") and key != "hydra/launcher")
+            or key == SITE_GROUP
             or o.package is not None
         ):
             continue
+        typed = arg.partition("=")[0]  # as given: +sweep, algorithm
         values: list[Any]
         if o.is_sweep_override():
-            if not sweep:
+            if one_run:
                 listed = "a list of options" if key in groups else "a list of values"
                 return (
                     f"{arg}: {listed} is a sweep, one run per value; add -m to run them all "
@@ -176,7 +207,6 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
                 if not isinstance(v, str) or v in options:
                     continue
                 near = _suggest(v, options)
-                typed = arg.partition("=")[0]  # as given: +sweep, algorithm
                 fix = (
                     f"use {typed}={near}"
                     if near
@@ -186,15 +216,20 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
                     f"{typed}={v}: no {key} option of that name (conf/{key}/ has "
                     f"{', '.join(options)}); {fix}"
                 )
-            if key == "sweep" and not sweep and "nodes" not in given:
+            if key not in in_defaults and o.type.name == "CHANGE":
+                return (
+                    f"{arg}: the {key} group is not in the config's defaults list, so it is "
+                    f"added with +; use +{arg}"
+                )
+            if key == "sweep" and one_run and "nodes" not in given:
                 (study,) = values
                 return (
-                    f"{arg} is a study, one run per cell of its grid; add -m: "
-                    f"python -m sgprepro.train -m +sweep={study} (or make reproduce-table "
-                    f"STUDY={study})"
+                    f"{arg} is a study, one run per cell of its grid: add -m (python -m "
+                    f"sgprepro.train -m +sweep={study}, or make reproduce-table STUDY={study}), "
+                    "or give nodes=... for one cell of it"
                 )
             continue
-        if key == "hydra/launcher" and not sweep and values != ["basic"]:
+        if key == "hydra/launcher" and one_run and values != ["basic"]:
             return (
                 f"{arg}: a launcher starts the cells of a sweep, and without -m this is one run "
                 f"on this machine; add -m to submit it (a sweep of one cell), or drop {arg} to "

@@ -74,8 +74,23 @@ ALGORITHMS = "adpsgd, allreduce, allreduce_ddp, dpsgd, local_sgd, osgp, sgp, sgp
         (
             ["+sweep=table1_scaled"],
             (
-                "+sweep=table1_scaled is a study, one run per cell of its grid; add -m: python -m "
-                "sgprepro.train -m +sweep=table1_scaled (or make reproduce-table STUDY=table1_scaled)"
+                "+sweep=table1_scaled is a study, one run per cell of its grid: add -m (python -m "
+                "sgprepro.train -m +sweep=table1_scaled, or make reproduce-table "
+                "STUDY=table1_scaled), or give nodes=... for one cell of it"
+            ),
+        ),
+        (
+            ["-m", "sweep=table1_scaled"],
+            (
+                "sweep=table1_scaled: the sweep group is not in the config's defaults list, so "
+                "it is added with +; use +sweep=table1_scaled"
+            ),
+        ),
+        (
+            ["nodes=4", "network.latency_s=abc"],  # an Optional setting (float | None)
+            (
+                "network.latency_s=abc: network.latency_s takes a number (Value 'abc' of type "
+                "'str' could not be converted to Float); fix the value"
             ),
         ),
         (["nodes.x=1"], "nodes.x: nodes is a single value, not a group; set nodes=<value>"),
@@ -122,6 +137,13 @@ def test_an_unknown_setting_is_named_with_the_nearest_one() -> None:
         ["nodes=4", "hydra/launcher=basic"],
         ["nodes=4", "~logger"],
         ["-cn", "other", "whatever=1"],  # another config: left to Hydra
+        ["--config-dir=/elsewhere", "nodes=4", "network=mynet"],  # = form of the flag
+        ["+sweep=table1_scaled", "--cfg", "job"],  # printing a study's config
+        ["nodes=4", "hydra/launcher=slurm", "--cfg", "hydra"],
+        ["nodes=4,8", "hydra.mode=MULTIRUN"],  # Hydra's other spelling of -m
+        ["nodes=4", "optim.milestones.0=10"],  # an index into a list setting
+        ["nodes=4", "local=mysite"],  # sites: the site check's and Hydra's
+        ["nodes=4", "network.latency_s=null", "network.efficiency=1"],
     ],
 )
 def test_ordinary_overrides_pass(argv) -> None:

@@ -69,7 +69,11 @@ CASES: tuple[Case, ...] = (
     case("nodes=4.5", "nodes=4.5: nodes takes an integer", "fix the value"),
     case("nodes=4,8", "nodes=4,8: a list of values is a sweep", "add -m"),
     case("nodes=4 hydra/launcher=slurm", "hydra/launcher=slurm: a launcher starts", "add -m"),
-    case("+sweep=table1_scaled", "+sweep=table1_scaled is a study", "add -m"),
+    case("+sweep=table1_scaled", "+sweep=table1_scaled is a study", "add -m", "give nodes="),
+    case("-m sweep=table1_scaled", "sweep=table1_scaled: the sweep group is not in", "use +sweep"),
+    case(
+        "nodes=4 network.latency_s=abc", "network.latency_s=abc: network.latency_s takes a number"
+    ),
     case(
         "-m +sweep=table1_scald", "+sweep=table1_scald: no sweep option", "use +sweep=table1_scaled"
     ),

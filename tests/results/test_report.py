@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from results_helpers import EXPECTED, FIXTURE_RUNS, STUDY_DIR
 
+from sgprepro.paths import experiments_dir
 from sgprepro.results import load_layout, plots
 from sgprepro.results.__main__ import main
 from sgprepro.results.report import save_figure, write_report
@@ -103,10 +104,8 @@ def test_a_study_without_a_layout_is_laid_out_as_its_runs_are(tmp_path, capsys):
     """An ad-hoc sweep (no experiments/<study>/layout.yaml): the table holds its rows, node
     counts and seeds, with the shipped layouts' labels and the paper beside it."""
     out = tmp_path / "report"
-    study = tmp_path / "table1_eth10g"  # the fixture runs' study, with no folder of its own
-    rc = main(
-        ["--runs", str(FIXTURE_RUNS), "--study", str(study), "--out", str(out), "--formats", ""]
-    )
+    study = "table1_eth10g"  # the fixture runs' study, with no folder in experiments/
+    rc = main(["--runs", str(FIXTURE_RUNS), "--study", study, "--out", str(out), "--formats", ""])
     table = capsys.readouterr().out
     assert rc == 0
     assert table.startswith(
@@ -116,7 +115,10 @@ def test_a_study_without_a_layout_is_laid_out_as_its_runs_are(tmp_path, capsys):
     rows = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines() if "top-1 %" in line]
     assert rows == ["AllReduce SGD", "D-PSGD", "SGP (1 peer)"]  # the shipped order; no AD-PSGD run
     assert "| 4 nodes | 4: paper | 8 nodes | 8: paper |" in table
-    assert not study.exists()  # nothing is written into the study's would-be folder
+    assert not (experiments_dir() / study).exists()  # nothing is written into experiments/
+    elsewhere = tmp_path / "table1_eth10g"  # a path, not a name: it must hold a layout
+    assert main(["--runs", str(FIXTURE_RUNS), "--study", str(elsewhere), "--out", str(out)]) == 2
+    assert "no layout.yaml there" in capsys.readouterr().err
 
 
 def test_a_study_without_a_layout_spanning_networks_is_refused():
@@ -132,7 +134,27 @@ def test_a_study_without_a_layout_spanning_networks_is_refused():
         }
     )
     with pytest.raises(ValueError, match=r"^--study=adhoc: its runs span the network conditions "):
-        inferred_layout("adhoc", runs)
+        inferred_layout("adhoc", runs.assign(status="ok"))
+
+
+def test_an_inferred_layouts_baseline_is_a_row_with_a_finished_run():
+    from sgprepro.results.layout import inferred_layout
+
+    runs = pd.DataFrame(
+        {
+            "study": ["adhoc"] * 3,
+            "algorithm": ["dpsgd", "sgp", "allreduce"],
+            "nodes": [4, 4, 4],
+            "network": ["wan"] * 3,
+            "seed": [0, 0, 0],
+            "status": ["failed", "ok", "incomplete"],
+        }
+    )
+    layout = inferred_layout("adhoc", runs)
+    assert [k for k, _ in layout.algorithms] == ["allreduce", "dpsgd", "sgp"]
+    assert layout.baseline == "sgp"  # AllReduce and D-PSGD finished no run
+    assert layout.time == "emulated"
+    assert inferred_layout("adhoc", runs.assign(status="ok")).baseline == "allreduce"
 
 
 def test_no_run_of_the_study_names_the_studies_there(tmp_path, capsys):

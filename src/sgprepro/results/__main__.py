@@ -68,7 +68,12 @@ def check_args(args: argparse.Namespace, formats: tuple[str, ...]) -> str | None
                 "would replace; write the report elsewhere, e.g. --out reports/<study>"
             )
     layout = args.study / "layout.yaml"
-    if not layout.is_file() and args.study.exists():
+    from sgprepro.paths import experiments_dir
+
+    # only a bare name (``--study adhoc``: experiments/adhoc/, absent) lays out its runs as they
+    # are; a folder, or a path, must hold a layout
+    named = args.study.parent == experiments_dir() and not args.study.exists()
+    if not layout.is_file() and not named:
         from sgprepro.paths import shipped_studies
 
         return (
