@@ -250,10 +250,16 @@ under ``local.``."""
 
 
 def _check_site_files(argv: list[str], root: Path | None = None) -> None:
-    """Refuse a ``local=<site>`` whose file in the config folder lacks :data:`SITE_HEADER`
-    (Hydra's own error, "Key 'local' not in 'Config'", names neither the file nor the fix).
-    A site on another search path (``hydra.searchpath``) is left to Hydra."""
+    """Refuse a ``local=<site>`` whose file in the config folder is missing, or lacks
+    :data:`SITE_HEADER` (Hydra's own errors, "Could not find 'local/<site>'" and "Key 'local' not
+    in 'Config'", name neither the file nor the fix). A site on another search path
+    (``hydra.searchpath``, ``--config-dir``) is left to Hydra."""
     root = (root or conf_dir()).resolve()
+    elsewhere = any(
+        a.lstrip("+").startswith("hydra.searchpath")
+        or a.partition("=")[0] in ("-cd", "--config-dir", "-cp", "--config-path")
+        for a in argv
+    )
     for arg in argv:
         key, _, value = arg.partition("=")
         if key.lstrip("+") != "local" or not value:  # ~local removes the site: nothing to read
@@ -262,6 +268,12 @@ def _check_site_files(argv: list[str], root: Path | None = None) -> None:
             value = value[len("choice(") : -1]
         for site in (v.strip() for v in value.split(",")):  # a sweep: local=a,b
             path = root / "local" / f"{site}.yaml"
+            if site and not path.is_file() and not elsewhere:
+                shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+                fail(
+                    f"local={site}: no site file {shown}; create it (its first line "
+                    f"'{SITE_HEADER}', then settings such as data.root), or drop local={site}"
+                )
             if not site or not path.is_file():
                 continue
             lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
