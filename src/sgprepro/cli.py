@@ -20,11 +20,14 @@ number when SIGTERM or SIGINT stopped it (130 for Ctrl-C).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -33,6 +36,7 @@ from omegaconf import DictConfig
 
 from sgprepro.configstore import register_configs
 from sgprepro.interrupt import JobInterrupted
+from sgprepro.overrides import SITE_HEADER
 from sgprepro.paths import conf_dir
 from sgprepro.train.callbacks import (
     BASIC_LAUNCHER,
@@ -244,22 +248,12 @@ def _help(argv: list[str]) -> str:
     return HELP.format(groups=_config_groups(), given=given, config=OmegaConf.to_yaml(cfg))
 
 
-SITE_HEADER = "# @package _global_"
-"""First line of a ``conf/local/<site>.yaml``: its keys are top-level (``data.root``), not
-under ``local.``."""
-
-
 def _check_site_files(argv: list[str], root: Path | None = None) -> None:
-    """Refuse a ``local=<site>`` whose file in the config folder is missing, or lacks
-    :data:`SITE_HEADER` (Hydra's own errors, "Could not find 'local/<site>'" and "Key 'local' not
-    in 'Config'", name neither the file nor the fix). A site on another search path
-    (``hydra.searchpath``, ``--config-dir``) is left to Hydra."""
+    """Refuse a ``local=<site>`` whose file in the config folder lacks :data:`SITE_HEADER`
+    (Hydra's own error, "Key 'local' not in 'Config'", names neither the file nor the fix).
+    A site on another search path (``hydra.searchpath``) is left to Hydra; a missing site file
+    is :func:`sgprepro.overrides.check_overrides`'s."""
     root = (root or conf_dir()).resolve()
-    elsewhere = any(
-        a.lstrip("+").startswith("hydra.searchpath")
-        or a.partition("=")[0] in ("-cd", "--config-dir", "-cp", "--config-path")
-        for a in argv
-    )
     for arg in argv:
         key, _, value = arg.partition("=")
         if key.lstrip("+") != "local" or not value:  # ~local removes the site: nothing to read
@@ -268,12 +262,6 @@ def _check_site_files(argv: list[str], root: Path | None = None) -> None:
             value = value[len("choice(") : -1]
         for site in (v.strip() for v in value.split(",")):  # a sweep: local=a,b
             path = root / "local" / f"{site}.yaml"
-            if site and not path.is_file() and not elsewhere:
-                shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-                fail(
-                    f"local={site}: no site file {shown}; create it (its first line "
-                    f"'{SITE_HEADER}', then settings such as data.root), or drop local={site}"
-                )
             if not site or not path.is_file():
                 continue
             lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
@@ -304,7 +292,10 @@ def train() -> None:
         signal.signal(sig, _interrupted)  # during a run, sgprepro.app takes over
     sys.argv += _external_rank_args(argv)
     try:
-        _main()
+        if _one_rank_of_env_job():
+            _end_as_a_rank(_main)
+        else:
+            _main()
     except (JobInterrupted, KeyboardInterrupt) as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the message is on its way
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -324,6 +315,35 @@ def train() -> None:
             )
         print(f"error: {exc}: {what}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
+
+
+def _one_rank_of_env_job() -> bool:
+    """Whether this process is one rank of a job an env:// launcher (torchrun) started."""
+    from sgprepro.launchenv import detect
+
+    return detect().kind == "env"
+
+
+def _end_as_a_rank(main: Callable[[], object]) -> NoReturn:
+    """Run ``main``, then end the process without the interpreter's teardown, as the local
+    launcher's ranks do: a torchrun rank's C++ objects (the rendezvous store's client, gloo's
+    transport) can call std::terminate when destroyed at exit while the other ranks tear theirs
+    down (about one job in ten aborted with SIGABRT after its run was done, leaving the other
+    machine's torchrun waiting on its exit barrier). Logs and streams are flushed first; the
+    exit status is the one the run would have had."""
+    code: int = 0
+    try:
+        main()
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (JobInterrupted, KeyboardInterrupt):
+        raise  # the caller says what was stopped, then exits
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def report() -> None:

@@ -11,33 +11,65 @@ import dataclasses
 import difflib
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sgprepro.paths import conf_dir
 from sgprepro.schema import Config
 
-_HYDRA_FLAGS_WITH_OWN_CONFIG = frozenset(
-    {
-        "-cn",
-        "--config-name",
-        "-cp",
-        "--config-path",
-        "-cd",
-        "--config-dir",
-        "-sc",
-        "--shell-completion",
-        "--experimental-rerun",
-    }
-)
-"""Flags after which the overrides may mean another config tree (or are not overrides at all):
-the checks stand aside."""
 
-_FLAGS_WITH_VALUE = frozenset({"--cfg", "-c", "--package", "-p", "--info", "-i"})
+@dataclass(frozen=True)
+class CommandLine:
+    """A command line as Hydra reads it.
+
+    Attributes:
+        overrides: the ``key=value`` arguments.
+        sweep: ``-m`` (any spelling argparse accepts) or ``hydra.mode=MULTIRUN``.
+        only_prints: ``--cfg``, ``--info``, ``--help``: nothing runs.
+    """
+
+    overrides: tuple[str, ...]
+    sweep: bool
+    only_prints: bool
+
+
+def read_command_line(argv: list[str]) -> CommandLine | None:
+    """``argv`` read by Hydra's own argument parser (abbreviated flags, values attached to
+    short flags), or None where the checks stand aside: a flag error (Hydra's to report),
+    ``--version``, shell completion, another primary config or config folder."""
+    from hydra._internal.utils import get_args_parser
+
+    if any(a.startswith("--v") for a in argv):  # --version prints and exits
+        return None
+    parser = get_args_parser()
+
+    def _refuse(message: str) -> NoReturn:
+        raise ValueError(message)
+
+    parser.error = _refuse  # type: ignore[method-assign]
+    try:
+        ns = parser.parse_args(argv)
+    except (ValueError, SystemExit):
+        return None
+    if (
+        ns.shell_completion
+        or ns.experimental_rerun
+        or ns.config_name
+        or ns.config_path
+        or ns.config_dir
+    ):
+        return None  # not overrides, or options that may live in another config tree
+    only_prints = bool(ns.cfg or ns.info or ns.help or ns.hydra_help)
+    return CommandLine(tuple(ns.overrides), bool(ns.multirun), only_prints)
+
 
 SITE_GROUP = "local"
-"""Site settings (``local=<site>``): user files, checked by the CLI's own site check and by
-Hydra (a site may live on another search path, or be absent from an installed package)."""
+"""Site settings (``local=<site>``): user files in ``conf/local/`` (git-ignored); a missing one
+is named with the file to create."""
+SITE_HEADER = "# @package _global_"
+"""First line of a ``conf/local/<site>.yaml``: its keys are top-level (``data.root``), not
+under ``local.``."""
 
 
 def _options(root: Path, group: str) -> list[str]:
@@ -52,19 +84,37 @@ def _suggest(word: str, options: list[str]) -> str | None:
     return lower[close[0]] if close else None
 
 
-def not_a_setting(key: str, shown: str, group: str, fields: list[str], plus: bool) -> str:
-    """The one line for ``key=shown`` naming no setting of ``group`` (whose settings are
-    ``fields``): the nearest name as the fix, else "remove it"."""
-    last = key.rsplit(".", 1)[-1]
-    path = key[: len(key) - len(last)]
+def not_a_setting(
+    key: str,
+    shown: str,
+    group: str,
+    fields: list[str],
+    plus: bool,
+    bad: int = -1,
+    candidates: list[str] | None = None,
+) -> str:
+    """The one line for ``key=shown`` whose part ``bad`` (the last by default) names no setting
+    of ``group`` (whose settings are ``fields``): the key with the nearest of ``candidates``
+    (default: ``fields``) in its place as the fix, else "remove it"."""
+    parts = key.split(".")
+    word = parts[bad]
+    pool = list(fields if candidates is None else candidates)
     near = (
-        difflib.get_close_matches(last, fields, n=1, cutoff=0.5)
-        or [f for f in fields if f.startswith(f"{last}_")][:1]
+        difflib.get_close_matches(word, pool, n=1, cutoff=0.5)
+        or [f for f in pool if f.startswith(f"{word}_")][:1]
     )
     fix = "remove it"
     if near:
-        fix = f"set {path}{near[0]}={shown} instead" + (" (without +)" if plus else "")
-    return f"{key}={shown}: not a setting of {group} (its settings: {', '.join(fields)}); {fix}"
+        parts[bad] = near[0]
+        fix = f"set {'.'.join(parts)}={shown} instead" + (" (without +)" if plus else "")
+    what = "not a setting" if bad in (-1, len(parts) - 1) else f"{word} is not a setting"
+    return f"{key}={shown}: {what} of {group} (its settings: {', '.join(fields)}); {fix}"
+
+
+def _is_group(kind: Any) -> bool:
+    """Whether a schema type holds settings of its own (a dataclass, maybe optional)."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return dataclasses.is_dataclass(kind) or any(dataclasses.is_dataclass(a) for a in args)
 
 
 def _schema_field(key: str, shown: str, plus: bool) -> tuple[str | None, Any]:
@@ -77,7 +127,10 @@ def _schema_field(key: str, shown: str, plus: bool) -> tuple[str | None, Any]:
         hints = typing.get_type_hints(cls)
         if part not in hints:
             group = ".".join(parts[:i]) or "the config"
-            return not_a_setting(".".join(parts[: i + 1]), shown, group, list(hints), plus), None
+            last = i == len(parts) - 1  # a value goes here: suggest a setting, else a group
+            like = [f for f, t in hints.items() if _is_group(t) != last]
+            line = not_a_setting(key, shown, group, list(hints), plus, bad=i, candidates=like)
+            return line, None
         kind = hints[part]
         args = typing.get_args(kind)
         if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
@@ -144,43 +197,32 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    flags = {a.partition("=")[0] for a in argv if a.startswith("-")}
-    if flags & _HYDRA_FLAGS_WITH_OWN_CONFIG:
+    line = read_command_line(argv)
+    if line is None:
         return None
-    only_prints = bool(flags & {"--cfg", "-c", "--info", "-i"})
-    sweep = bool(flags & {"-m", "--multirun"})
-    args: list[str] = []
-    skip_next = False
-    for a in argv:
-        if skip_next:
-            skip_next = False
-        elif a in _FLAGS_WITH_VALUE:
-            skip_next = True
-        elif (not a.startswith("-") and "=" in a) or a.startswith("~"):
-            args.append(a)
-    if any(a.lstrip("+").startswith("hydra.searchpath") for a in args):
-        return None  # options may live on another search path: Hydra's own check
-    sweep = sweep or any(a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args)
-    one_run = not sweep and not only_prints  # a run on this machine, not a sweep or a print
-    root = root or conf_dir()
-    groups = {p.name for p in root.iterdir() if p.is_dir() and p.name != "hydra"}
-    groups.discard(SITE_GROUP)  # sites: their own check (cli), and Hydra's
-    in_defaults = _defaults_groups(root)
+    args = list(line.overrides)
     parser = OverridesParser.create()
-    given = set()
+    parsed = []
     for arg in args:
         try:
             (o,) = parser.parse_overrides([arg])
         except HydraException:
             return None  # a syntax error: Hydra says where
-        given.add(o.key_or_group)
-    for arg in args:
-        (o,) = parser.parse_overrides([arg])
+        parsed.append(o)
+    if any(o.key_or_group == "hydra.searchpath" for o in parsed):
+        return None  # options may live on another search path: Hydra's own check
+    mode = [o.value() for o in parsed if o.key_or_group == "hydra.mode" and not o.is_delete()]
+    sweep = line.sweep or "MULTIRUN" in [str(m) for m in mode]
+    one_run = not sweep and not line.only_prints  # a run on this machine: no sweep, no print
+    root = root or conf_dir()
+    groups = {p.name for p in root.iterdir() if p.is_dir() and p.name != "hydra"}
+    in_defaults = _defaults_groups(root)
+    given = {o.key_or_group for o in parsed}
+    for arg, o in zip(args, parsed, strict=True):
         key = o.key_or_group
         if (
             o.is_delete()
             or (key.startswith("hydra") and key != "hydra/launcher")
-            or key == SITE_GROUP
             or o.package is not None
         ):
             continue
@@ -204,8 +246,18 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
         if key in groups:
             options = _options(root, key)
             for v in values:
-                if not isinstance(v, str) or v in options:
-                    continue
+                if not isinstance(v, str) or "${" in v or v.removesuffix(".yaml") in options:
+                    continue  # an interpolation: Hydra resolves it; name.yaml: Hydra's name
+                if key == SITE_GROUP:
+                    path = (root / key).resolve() / f"{v}.yaml"
+                    shown = (
+                        path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+                    )
+                    return (
+                        f"{typed}={v}: no site file {shown}; create it (its first line "
+                        f"'{SITE_HEADER}', then settings such as data.root), or drop "
+                        f"{typed}={v}"
+                    )
                 near = _suggest(v, options)
                 fix = (
                     f"use {typed}={near}"

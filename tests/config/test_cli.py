@@ -126,3 +126,28 @@ def test_a_run_or_sweep_folder_under_a_file_is_one_line(tmp_path) -> None:
         )
         assert proc.stderr.strip().splitlines() == [expected]
     assert (tmp_path / "file").read_text() == ""  # untouched
+
+
+def test_a_torchrun_rank_ends_with_its_runs_status_and_its_output_flushed() -> None:
+    """A rank of an env:// job ends without the interpreter's teardown (os._exit), keeping the
+    exit status the run would have had and everything it wrote."""
+    program = (
+        "import logging, sys\n"
+        "from sgprepro.cli import _end_as_a_rank\n"
+        "logging.basicConfig(stream=sys.stderr)\n"
+        "def main():\n"
+        "    print('summary line', end='')  # no newline: still buffered at the exit\n"
+        "    logging.getLogger('x').warning('a log line')\n"
+        "    {ending}\n"
+        "_end_as_a_rank(main)\n"
+    )
+    for ending, code, err in (
+        ("return None", 0, ""),
+        ("sys.exit(2)", 2, ""),
+        ("sys.exit('error: bad input')", 1, "error: bad input"),
+    ):
+        proc = _cli(program.format(ending=ending))
+        assert proc.returncode == code, proc.stderr
+        assert proc.stdout == "summary line"
+        assert "WARNING:x:a log line" in proc.stderr
+        assert err in proc.stderr

@@ -95,6 +95,10 @@ ALGORITHMS = "adpsgd, allreduce, allreduce_ddp, dpsgd, local_sgd, osgp, sgp, sgp
         ),
         (["nodes.x=1"], "nodes.x: nodes is a single value, not a group; set nodes=<value>"),
         (
+            ["nodes=4", "local=nosuchsite"],
+            None,  # checked below: the path depends on where the tests run
+        ),
+        (
             ["nodes=4", "hydra/launcher=slurm"],
             (
                 "hydra/launcher=slurm: a launcher starts the cells of a sweep, and without -m "
@@ -105,7 +109,26 @@ ALGORITHMS = "adpsgd, allreduce, allreduce_ddp, dpsgd, local_sgd, osgp, sgp, sgp
     ],
 )
 def test_a_bad_override_is_named_with_what_is_allowed_and_the_fix(argv, line) -> None:
-    assert check_overrides(argv) == line
+    said = check_overrides(argv)
+    if line is not None:
+        assert said == line
+        return
+    assert said is not None
+    assert said.startswith("local=nosuchsite: no site file ")
+    assert said.endswith(
+        "nosuchsite.yaml; create it (its first line '# @package _global_', then settings such as "
+        "data.root), or drop local=nosuchsite"
+    )
+
+
+def test_a_typo_inside_a_key_is_fixed_in_place() -> None:
+    line = check_overrides(["nodes=4", "algoritm.tau=2"])
+    assert line is not None
+    assert line.startswith("algoritm.tau=2: algoritm is not a setting of the config (its settings:")
+    assert line.endswith("; set algorithm.tau=2 instead")  # the group, not algorithm=2
+    new = check_overrides(["nodes=4", "++newkey=1"])
+    assert new is not None
+    assert not new.endswith("set network=1 instead (without +)")  # a group is no value's fix
 
 
 def test_an_unknown_setting_is_named_with_the_nearest_one() -> None:
@@ -142,7 +165,16 @@ def test_an_unknown_setting_is_named_with_the_nearest_one() -> None:
         ["nodes=4", "hydra/launcher=slurm", "--cfg", "hydra"],
         ["nodes=4,8", "hydra.mode=MULTIRUN"],  # Hydra's other spelling of -m
         ["nodes=4", "optim.milestones.0=10"],  # an index into a list setting
-        ["nodes=4", "local=mysite"],  # sites: the site check's and Hydra's
+        ["--config-d", "/elsewhere", "nodes=4", "local=farsite"],  # an abbreviated flag
+        ["nodes=4", "algorithm=${oc.env:ALG,sgp}", "+sweep=${oc.env:S,x}"],  # resolved by Hydra
+        ["nodes=4", "local=${oc.env:SITE}"],
+        ["-m", "nodes=4", "local=glob(*)"],
+        ["nodes=4", "algorithm=dpsgd.yaml"],  # Hydra drops the suffix
+        ["nodes=4,8", "+hydra.mode=MULTIRUN"],
+        ["nodes=4,8", "hydra.mode='MULTIRUN'"],
+        ["--multi", "nodes=4,8"],  # argparse takes a unique prefix
+        ["-cjob", "+sweep=table1_scaled"],  # -c job
+        ["--version", "nodes=4,8"],
         ["nodes=4", "network.latency_s=null", "network.efficiency=1"],
     ],
 )
