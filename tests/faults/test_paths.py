@@ -66,7 +66,16 @@ def test_make_variables_are_never_run_by_the_shell(tmp_path, target, variable, l
 )
 def test_a_study_this_machine_cannot_run_is_refused_in_one_line(study, words) -> None:
     proc = subprocess.run(
-        ["make", "-o", ".venv/.installed", "reproduce-table", f"STUDY={study}", "PY=echo"],
+        # --no-print-directory: under make test (a make inside make) make would say where it is
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "reproduce-table",
+            f"STUDY={study}",
+            "PY=echo",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
