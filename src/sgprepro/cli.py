@@ -219,12 +219,9 @@ covers SLURM, torchrun and W&B.
 def _config_groups() -> str:
     """``group: option, ...`` for every group of the config tree (Hydra's own under
     ``--hydra-help``), read from the folders: no composition per group."""
-    root = conf_dir()
-    lines = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("hydra",)):
-        options = sorted(f.stem for f in d.glob("*.yaml"))
-        if options:
-            lines.append(f"{d.name}: {', '.join(options)}")
+    from sgprepro.overrides import group_options
+
+    lines = [f"{g}: {', '.join(opts)}" for g, opts in group_options().items() if opts]
     return "\n".join(lines) + "\n"
 
 

@@ -72,8 +72,15 @@ SITE_HEADER = "# @package _global_"
 under ``local.``."""
 
 
-def _options(root: Path, group: str) -> list[str]:
-    return sorted(f.stem for f in (root / group).glob("*.yaml"))
+def group_options(root: Path | None = None) -> dict[str, list[str]]:
+    """Every config group of the tree (Hydra's own excepted) and its options, from the folders:
+    ``{"algorithm": ["adpsgd", ...], ...}``."""
+    root = root or conf_dir()
+    return {
+        d.name: sorted(f.stem for f in d.glob("*.yaml"))
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name != "hydra"
+    }
 
 
 def _suggest(word: str, options: list[str]) -> str | None:
@@ -215,7 +222,8 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
     sweep = line.sweep or "MULTIRUN" in [str(m) for m in mode]
     one_run = not sweep and not line.only_prints  # a run on this machine: no sweep, no print
     root = root or conf_dir()
-    groups = {p.name for p in root.iterdir() if p.is_dir() and p.name != "hydra"}
+    options_of = group_options(root)
+    groups = set(options_of)
     in_defaults = _defaults_groups(root)
     given = {o.key_or_group for o in parsed}
     for arg, o in zip(args, parsed, strict=True):
@@ -244,7 +252,7 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
         else:
             values = [o.value()]
         if key in groups:
-            options = _options(root, key)
+            options = options_of[key]
             for v in values:
                 if not isinstance(v, str) or "${" in v or v.removesuffix(".yaml") in options:
                     continue  # an interpolation: Hydra resolves it; name.yaml: Hydra's name
@@ -301,4 +309,11 @@ def check_overrides(argv: list[str], root: Path | None = None) -> str | None:
     return None
 
 
-__all__ = ["check_overrides", "not_a_setting"]
+__all__ = [
+    "SITE_HEADER",
+    "CommandLine",
+    "check_overrides",
+    "group_options",
+    "not_a_setting",
+    "read_command_line",
+]

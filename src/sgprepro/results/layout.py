@@ -126,10 +126,9 @@ def inferred_layout(study: str, runs: pd.DataFrame) -> Layout:
     """The layout of a study that has none (an ad-hoc sweep, ``study=adhoc``): its rows, node
     counts and seeds are those of its runs; labels come from the shipped layouts, rows in the
     paper's order, then the shipped layouts' (an algorithm none names is labelled by its key,
-    after them); the paper's Table 1
-    stands beside it; the baseline is AllReduce when it finished a run, else the first row that
-    did; time is paper-equivalent under ``paper_regime`` (as in the shipped studies), else
-    emulated.
+    after them); the shipped studies' published table stands beside it; the baseline is
+    AllReduce when it finished a run, else the first row that did; time is paper-equivalent
+    under ``paper_regime`` (as in the shipped studies), else emulated.
 
     Raises:
         ValueError: the study's runs span several network conditions (a table holds one).
@@ -144,21 +143,13 @@ def inferred_layout(study: str, runs: pd.DataFrame) -> Layout:
             "table holds one; give them different study names (study=...), or write "
             f"experiments/{study}/layout.yaml with network: <one of them>"
         )
+    shipped = [load_layout(study_dir(name)) for name in shipped_studies()]
     labels: dict[str, str] = {}
-    paper_file = None
-    for name in shipped_studies():
-        shipped = load_layout(study_dir(name))
-        for key, label in shipped.algorithms:
+    for other in shipped:
+        for key, label in other.algorithms:
             labels.setdefault(key, label)
-        if paper_file is None and shipped.directory is not None:
-            raw = yaml.safe_load((shipped.directory / "layout.yaml").read_text())["paper"]
-            paper_file = (shipped.directory / raw["file"], str(raw["source"]))
     found = {str(a) for a in mine["algorithm"].dropna()}
-    paper = (
-        read_paper_csv(paper_file[0])
-        if paper_file is not None
-        else pd.DataFrame(columns=list(PAPER_COLUMNS))
-    )
+    paper = shipped[0].paper if shipped else pd.DataFrame(columns=list(PAPER_COLUMNS))
     known = list(dict.fromkeys([*map(str, paper["algorithm"]), *labels]))  # the paper's first
     order = [k for k in known if k in found] + sorted(found - set(known))
     network = networks[0] if networks else None
@@ -168,7 +159,7 @@ def inferred_layout(study: str, runs: pd.DataFrame) -> Layout:
         algorithms=tuple((k, labels.get(k, k)) for k in order),
         nodes=tuple(sorted({int(n) for n in mine["nodes"].dropna()})),
         paper=paper,
-        paper_source=paper_file[1] if paper_file is not None else "",
+        paper_source=shipped[0].paper_source if shipped else "",
         baseline=_baseline(order, mine),
         network=network,
         seeds=tuple(sorted({int(s) for s in mine["seed"].dropna()})),
