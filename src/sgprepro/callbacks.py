@@ -1,7 +1,8 @@
 """Hydra callbacks of a sweep: the study's efficiency, printed when a multirun ends.
 
 Efficiency = summed per-step compute of every run the sweep trained (each rank's thread CPU time
-of forward, backward and the local step, from its trace) / (the sweep's wall time x the machine's
+of forward, backward, the local step and the mixing arithmetic, with AD-PSGD's gossip loop, from
+its trace: :func:`sgprepro.timing.trace.training_cpu_s`) / (the sweep's wall time x the machine's
 cores). It says how much of the machine the study spent training rather than starting processes,
 evaluating, exchanging messages or waiting on the scheduler. Written to ``efficiency.json`` in
 the sweep directory.
@@ -19,6 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from sgprepro.timing.trace import training_cpu_s
 from sgprepro.tracking import read_jsonl
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ def trained_compute_s(run_dir: Path) -> float | None:
         found = True
         for rec in read_jsonl(path):
             try:
-                total += float(rec["compute_s"])
+                total += training_cpu_s(rec)
             except (TypeError, ValueError, KeyError):
                 continue
     return total if found else None

@@ -7,6 +7,8 @@ Real clock: asynchronous, converges on a distributed least-squares problem, cons
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -17,6 +19,8 @@ from sgprepro.comm import Communicator
 from sgprepro.comm.launch import launch_local
 from sgprepro.network import NetworkConfig
 from sgprepro.regime import resolve
+from sgprepro.timing.gossip_async import APPLY, HANDOVER
+from sgprepro.timing.trace import GOSSIP_CPU_KEY
 from sgprepro.topology import BipartiteExponentialGraph, PeersSchedule
 from tests.distributed.helpers import closure_for, make_model, make_optimizer
 
@@ -185,6 +189,73 @@ def test_emulated_adpsgd_records_the_schedules_staleness(emulated):
         assert r["gossip_rounds"] == schedule.rounds()[rank]
     stale = [s for r in runs[0] for s in r["staleness"]]
     assert max(stale) >= 1
+
+
+BURN_LOOK_AHEAD_S = 0.002
+BURN_APPLY_S = 0.001
+
+
+def _burn(seconds: float) -> None:
+    """Spend ``seconds`` of this thread's CPU time."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def _accounting_worker(ctx, schedule):
+    """The emulated clock with a look-ahead step and a gossip-loop step of known CPU cost."""
+    model = make_model()
+    opt = make_optimizer(model)
+    comm = Communicator(ctx.rank, ctx.world_size, ctx.timeout_s)
+    algo = build_algorithm(
+        CONFIG,
+        model,
+        opt,
+        comm,
+        BipartiteExponentialGraph(ctx.world_size),
+        PeersSchedule(),
+        _lr,
+        RunContext(total_steps=STEPS, schedule=schedule),
+    )
+    look_ahead, apply = algo._pull_and_look_ahead, algo._apply
+
+    def slow_look_ahead(grad, lr):
+        _burn(BURN_LOOK_AHEAD_S)
+        look_ahead(grad, lr)
+
+    def slow_apply(grad, lr):
+        _burn(BURN_APPLY_S)
+        apply(grad, lr)
+
+    algo._pull_and_look_ahead, algo._apply = slow_look_ahead, slow_apply
+    compute = gossip = 0.0
+    k = 0
+    while True:
+        info = algo.train_step(k, 0.0, closure_for(model, opt, ctx.rank, k))
+        compute += info.compute_s
+        gossip += info.extra[GOSSIP_CPU_KEY]
+        k += 1
+        if info.stop:
+            break
+    algo.finish()
+    return {"gradients": k, "compute_s": compute, "gossip_cpu_s": gossip}
+
+
+def test_emulated_adpsgd_counts_the_look_ahead_and_the_gossip_loop_as_training_cpu():
+    """A step's compute is the trainer's gradient AND its look-ahead step; the gossip loop's
+    gradient steps come with the steps as gossip CPU (the study's efficiency counts both)."""
+    n = 4
+    schedule = _schedule(n)
+    runs = launch_local(_accounting_worker, n, (schedule,), timeout_s=30, job_timeout_s=240)
+    for rank, r in enumerate(runs):
+        # the last step runs every operation left, so all of them are reported with steps
+        kinds = [op.kind for op in schedule.ops(rank)]
+        handovers, applied = kinds.count(HANDOVER), kinds.count(APPLY)
+        assert handovers >= 1
+        assert applied >= 1
+        assert r["compute_s"] >= handovers * BURN_LOOK_AHEAD_S
+        assert r["gossip_cpu_s"] >= applied * BURN_APPLY_S
+        assert r["gossip_cpu_s"] < r["compute_s"]  # the gossip loop's CPU is not the trainer's
 
 
 # -- real clock --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sgprepro.callbacks import efficiency, trained_compute_s
+from sgprepro.timing.trace import GOSSIP_CPU_KEY
 from sgprepro.tracking import environment_info, git_commit, package_versions
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -64,6 +65,11 @@ def test_trained_compute_sums_every_rank_and_skips_bad_lines(tmp_path: Path) -> 
         '{"step": 2, "compute_s": 0.2'  # cut by a crash
     )
     assert trained_compute_s(tmp_path) == pytest.approx(2.5)
+    # AD-PSGD: its gossip loop's CPU, reported with a step, is training work too
+    (tmp_path / "trace_r2.jsonl").write_text(
+        json.dumps({"step": 0, "compute_s": 0.25, GOSSIP_CPU_KEY: 0.125}) + "\n"
+    )
+    assert trained_compute_s(tmp_path) == pytest.approx(2.5 + 0.25 + 0.125)
 
 
 def test_efficiency_counts_only_the_sweeps_own_runs(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ from sgprepro.timing import (
 )
 from sgprepro.timing.engine import JITTER_STREAM, async_passes
 from sgprepro.timing.gossip_async import APPLY, COMMIT, GRAD, HANDOVER, SEND, op_order
+from sgprepro.timing.trace import GOSSIP_CPU_KEY
 from sgprepro.topology import BipartiteGraph, Topology
 
 log = logging.getLogger(__name__)
@@ -270,28 +271,38 @@ class _EmulatedClock:
         self.staleness: list[int] = []
         self.rounds = 0
         self.n_grads = len(schedule.handover[algo.rank])
+        self.trainer_cpu = 0.0  # the look-ahead steps since the last step reported them
+        self.gossip_cpu = 0.0  # the gossip loop's arithmetic since the last step reported it
 
     def _run(self, op: Op) -> None:
+        """One operation; its thread CPU time goes to the trainer (the look-ahead step) or to
+        the gossip loop (gradient steps, the copy sent, averaging), never the message waits."""
         a = self.a
+        c0 = time.thread_time()
         if op.kind == HANDOVER:
             grad, lr = self.grads[op.index]
             a._pull_and_look_ahead(grad, lr)
             self.read_version.append(self.version)
+            self.trainer_cpu += time.thread_time() - c0
         elif op.kind == APPLY:
             grad, lr = self.grads.pop(op.index)
             self.staleness.append(self.version - self.read_version[op.index])
             a._apply(grad, lr)
             self.version += 1
+            self.gossip_cpu += time.thread_time() - c0
         elif op.kind == SEND:
             buf = a.x.detach().clone()
+            self.gossip_cpu += time.thread_time() - c0
             self.pending[op.index] = (buf, a.comm.post({op.peer: buf}, [op.peer], op.index, buf))
         elif op.kind == COMMIT:
             buf, pending = self.pending.pop(op.index)
             got = pending.wait()[op.peer]
+            c0 = time.thread_time()
             with torch.no_grad():
                 a.x.copy_((buf + got).mul_(0.5))
             self.version += 1
             self.rounds += 1
+            self.gossip_cpu += time.thread_time() - c0
         else:
             raise ValueError(f"unexpected operation {op}")
 
@@ -321,6 +332,8 @@ class _EmulatedClock:
             self._run(self.ops[self.pos])
             self.pos += 1
         stale = self.staleness[-1] if self.staleness else -1
+        cpu += self.trainer_cpu
+        gossip_cpu, self.trainer_cpu, self.gossip_cpu = self.gossip_cpu, 0.0, 0.0
         return StepInfo(
             loss=float(loss),
             lr=lr,
@@ -330,7 +343,7 @@ class _EmulatedClock:
             sent=self.take_sent(),
             stop=last,
             global_step=global_step,
-            extra={"rounds": self.rounds, "staleness_last": stale},
+            extra={"rounds": self.rounds, "staleness_last": stale, GOSSIP_CPU_KEY: gossip_cpu},
         )
 
     def take_sent(self) -> list[list[int]]:
@@ -382,6 +395,7 @@ class _RealClock:
         self._read_version = 0  # the version of the x the trainer's next gradient is computed on
         self.staleness: list[int] = []
         self._sent_pending: list[list[int]] = []
+        self._gossip_cpu = 0.0  # the gossip thread's arithmetic not yet reported (under _lock)
         self.gossip = Communicator.new_group(algo.rank, n, algo.comm.timeout_s, algo.comm.backend)
         self._thread = threading.Thread(
             target=self._run_gossip, name=f"adpsgd-gossip-r{algo.rank}", daemon=True
@@ -406,8 +420,11 @@ class _RealClock:
             self._handover(grad, lr, self._read_version, step)
             self.gradients += 1
         with self._lock:
+            c1 = time.thread_time()
             a._pull_and_look_ahead(grad, lr)
+            cpu += time.thread_time() - c1
             self._read_version = self.version
+            gossip_cpu, self._gossip_cpu = self._gossip_cpu, 0.0
         if stop:
             self.store.set(STOP_FLAG_KEY, "1")
         return StepInfo(
@@ -419,7 +436,7 @@ class _RealClock:
             sent=self.take_sent(),
             stop=stop,
             global_step=global_step,
-            extra={"rounds": self.rounds_done},
+            extra={"rounds": self.rounds_done, GOSSIP_CPU_KEY: gossip_cpu},
         )
 
     def take_sent(self) -> list[list[int]]:
@@ -456,9 +473,11 @@ class _RealClock:
             return
         grad, lr, read_version = item
         with self._lock:
+            c0 = time.thread_time()
             self.staleness.append(self.version - read_version)
             self.a._apply(grad, lr)
             self.version += 1
+            self._gossip_cpu += time.thread_time() - c0
 
     def _stop_round(self, r: int) -> int | None:
         if self.store.check([STOP_ROUND_KEY]):
@@ -484,7 +503,9 @@ class _RealClock:
         send = torch.empty_like(recv)
         if a.graph.is_active(a.rank):
             with self._lock:
+                c0 = time.thread_time()
                 send[:n].copy_(a.x.detach())
+                self._gossip_cpu += time.thread_time() - c0
             send[n] = averaging
             self.gossip.exchange({partner: send}, [], r, send)
             got = self.gossip.exchange({}, [partner], r, recv)[partner]
@@ -508,13 +529,17 @@ class _RealClock:
                 raise box["error"]
             got = box["got"]
             with self._lock:
+                c0 = time.thread_time()
                 send[:n].copy_(a.x.detach())
+                self._gossip_cpu += time.thread_time() - c0
             send[n] = averaging
             self.gossip.exchange({partner: send}, [], r, send)
         if averaging and float(got[n]) == 1.0:
             with self._lock:
+                c0 = time.thread_time()
                 a.x.data.copy_((send[:n] + got[:n]).mul_(0.5))
                 self.version += 1
+                self._gossip_cpu += time.thread_time() - c0
         with self._lock:
             self._sent_pending.extend(self.gossip.sent.take())
 

@@ -1,8 +1,9 @@
 """Replay a run's recorded traces (``trace_r{rank}.jsonl``, docs/records.md) under a condition.
 
 Each trace line is one iteration of one rank: ``{"step", "compute_s", "wall_s", "comm_s",
-"sent": [[peer, bytes], ...]}``. Only ``compute_s`` and the message size enter the replay, so a
-run's emulated time is reproduced exactly from its traces.
+"sent": [[peer, bytes], ...]}``; AD-PSGD adds its gossip loop's CPU seconds
+(:data:`GOSSIP_CPU_KEY`). Only ``compute_s`` and the message size enter the replay, so a run's
+emulated time is reproduced exactly from its traces.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ from sgprepro.topology import Topology
 log = logging.getLogger(__name__)
 
 _TRACE_RE = re.compile(r"^trace_r(\d+)\.jsonl$")
+
+GOSSIP_CPU_KEY = "gossip_cpu_s"
+"""Trace key of AD-PSGD's gossip loop: CPU seconds of its gradient steps, the copies it sends and
+its averaging, reported with the trainer's step (whose gradient and look-ahead step are the
+step's ``compute_s``). The loop is the original's second process per node: its work is training,
+but not the trainer's compute, so it never enters the replay."""
+
+
+def training_cpu_s(rec: dict) -> float:
+    """CPU seconds of training work in one trace line: the step's compute plus, for AD-PSGD, its
+    gossip loop's arithmetic."""
+    return float(rec["compute_s"]) + float(rec.get(GOSSIP_CPU_KEY, 0.0))
 
 
 @dataclass(frozen=True)
