@@ -1,9 +1,9 @@
 """Hydra callbacks of a sweep: the study's efficiency, printed when a multirun ends.
 
-Efficiency = summed per-step compute of every run the sweep trained (each rank's thread CPU time
-of forward, backward, the local step and the mixing arithmetic, with AD-PSGD's gossip loop, from
-its trace: :func:`sgprepro.timing.trace.training_cpu_s`) / (the sweep's wall time x the machine's
-cores). It says how much of the machine the study spent training rather than starting processes,
+Efficiency = summed per-step training CPU of every run the sweep trained (each rank's thread CPU
+time of forward, backward, the local step and the mixing arithmetic, AD-PSGD's gossip loop
+included, from its trace: :func:`sgprepro.timing.trace.training_cpu_s`) / (the sweep's wall time
+x the machine's cores). It says how much of the machine the study spent training rather than starting processes,
 evaluating, exchanging messages or waiting on the scheduler. Written to ``efficiency.json`` in
 the sweep directory.
 """
@@ -34,8 +34,9 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def trained_compute_s(run_dir: Path) -> float | None:
-    """Summed per-step compute (all ranks, all iterations) of a finished run, from its traces."""
+def trained_cpu_s(run_dir: Path) -> float | None:
+    """Summed per-step training CPU (all ranks, all iterations) of a finished run, from its
+    traces."""
     total = 0.0
     found = False
     for path in sorted(run_dir.glob("trace_r*.jsonl")):
@@ -71,14 +72,14 @@ def efficiency(
         if done.stat().st_mtime < started:
             skipped += 1
             continue
-        c = trained_compute_s(done.parent)
+        c = trained_cpu_s(done.parent)
         if c is not None:
             compute += c
             trained += 1
     return {
         "runs_trained": trained,
         "runs_already_done": skipped,
-        "compute_s": compute,
+        "training_cpu_s": compute,
         "wall_s": wall_s,
         "cores": cores,
         "efficiency": compute / (wall_s * cores) if wall_s > 0 else None,
@@ -119,8 +120,8 @@ class StudyEfficiency(Callback):
         (sweep_dir / "efficiency.json").write_text(json.dumps(rec, indent=2) + "\n")
         if rec["runs_trained"]:
             print(
-                f"study efficiency: {100 * rec['efficiency']:.0f}% = summed per-step compute "
-                f"{rec['compute_s']:.0f} CPU-s / (wall {rec['wall_s']:.0f} s x {rec['cores']} "
+                f"study efficiency: {100 * rec['efficiency']:.0f}% = summed per-step training "
+                f"CPU {rec['training_cpu_s']:.0f} CPU-s / (wall {rec['wall_s']:.0f} s x {rec['cores']} "
                 f"cores); {rec['runs_trained']} runs trained, {rec['runs_already_done']} already "
                 f"done ({sweep_dir / 'efficiency.json'})",
                 flush=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sgprepro.callbacks import efficiency, trained_compute_s
+from sgprepro.callbacks import efficiency, trained_cpu_s
 from sgprepro.timing.trace import GOSSIP_CPU_KEY
 from sgprepro.tracking import environment_info, git_commit, package_versions
 
@@ -53,8 +53,8 @@ def test_package_versions_name_missing_packages_none() -> None:
     assert set(environment_info()["versions"]) == set(package_versions())
 
 
-def test_trained_compute_sums_every_rank_and_skips_bad_lines(tmp_path: Path) -> None:
-    assert trained_compute_s(tmp_path) is None  # no trace at all
+def test_trained_cpu_sums_every_rank_and_skips_bad_lines(tmp_path: Path) -> None:
+    assert trained_cpu_s(tmp_path) is None  # no trace at all
     (tmp_path / "trace_r0.jsonl").write_text(
         "".join(json.dumps({"step": k, "compute_s": 0.5}) + "\n" for k in range(3))
     )
@@ -64,12 +64,12 @@ def test_trained_compute_sums_every_rank_and_skips_bad_lines(tmp_path: Path) -> 
         "[1, 2]\n"  # not an object
         '{"step": 2, "compute_s": 0.2'  # cut by a crash
     )
-    assert trained_compute_s(tmp_path) == pytest.approx(2.5)
+    assert trained_cpu_s(tmp_path) == pytest.approx(2.5)
     # AD-PSGD: its gossip loop's CPU, reported with a step, is training work too
     (tmp_path / "trace_r2.jsonl").write_text(
         json.dumps({"step": 0, "compute_s": 0.25, GOSSIP_CPU_KEY: 0.125}) + "\n"
     )
-    assert trained_compute_s(tmp_path) == pytest.approx(2.5 + 0.25 + 0.125)
+    assert trained_cpu_s(tmp_path) == pytest.approx(2.5 + 0.25 + 0.125)
 
 
 def test_efficiency_counts_only_the_sweeps_own_runs(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ but not the trainer's compute, so it never enters the replay."""
 def training_cpu_s(rec: dict) -> float:
     """CPU seconds of training work in one trace line: the step's compute plus, for AD-PSGD, its
     gossip loop's arithmetic."""
-    return float(rec["compute_s"]) + float(rec.get(GOSSIP_CPU_KEY, 0.0))
+    return float(rec["compute_s"]) + float(rec.get(GOSSIP_CPU_KEY) or 0.0)
 
 
 @dataclass(frozen=True)
