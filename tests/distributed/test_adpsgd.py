@@ -107,7 +107,8 @@ def _schedule(n: int):
     )
 
 
-def _emulated_worker(ctx, schedule):
+def _emulated_algorithm(ctx, schedule):
+    """This rank's model, optimizer and AD-PSGD on the emulated clock under ``schedule``."""
     model = make_model()
     opt = make_optimizer(model)
     comm = Communicator(ctx.rank, ctx.world_size, ctx.timeout_s)
@@ -121,6 +122,11 @@ def _emulated_worker(ctx, schedule):
         _lr,
         RunContext(total_steps=STEPS, schedule=schedule),
     )
+    return model, opt, algo
+
+
+def _emulated_worker(ctx, schedule):
+    model, opt, algo = _emulated_algorithm(ctx, schedule)
     k = 0
     while True:
         info = algo.train_step(k, 0.0, closure_for(model, opt, ctx.rank, k))
@@ -204,19 +210,7 @@ def _burn(seconds: float) -> None:
 
 def _accounting_worker(ctx, schedule):
     """The emulated clock with a look-ahead step and a gossip-loop step of known CPU cost."""
-    model = make_model()
-    opt = make_optimizer(model)
-    comm = Communicator(ctx.rank, ctx.world_size, ctx.timeout_s)
-    algo = build_algorithm(
-        CONFIG,
-        model,
-        opt,
-        comm,
-        BipartiteExponentialGraph(ctx.world_size),
-        PeersSchedule(),
-        _lr,
-        RunContext(total_steps=STEPS, schedule=schedule),
-    )
+    model, opt, algo = _emulated_algorithm(ctx, schedule)
     look_ahead, apply = algo._pull_and_look_ahead, algo._apply
 
     def slow_look_ahead(grad, lr):
