@@ -563,7 +563,9 @@ def render(outcomes: list[Outcome]) -> str:
         "1). The machine assumed: 2 CPU cores, no CUDA; a row that starts with `WORLD_SIZE=n`",
         "runs as one rank of an n-rank job of torchrun (or any env:// launcher). The table lives in",
         "`tests/faults/bad_inputs.py` (`python -m tests.faults.bad_inputs` rewrites this file);",
-        "`tests/faults/test_bad_inputs.py` checks every row and that this file is up to date.",
+        "`tests/faults/test_bad_inputs.py` checks every row in-process, one row of each stage",
+        "through the command line (its printed line and exit status), and that this file is up",
+        "to date.",
         "",
         (
             f"{n['tried']} bad inputs: {n['clear']} clear errors, {n['traceback']} tracebacks, "

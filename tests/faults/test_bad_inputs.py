@@ -7,6 +7,7 @@ import pytest
 
 from sgprepro.config import HostFacts, validate
 from tests.faults.bad_inputs import CASES, DOC, Case, Outcome, counts, render, run_case
+from tests.faults.helpers import run_cli
 
 _OUTCOMES: dict[str, Outcome] = {}
 
@@ -71,3 +72,29 @@ def test_the_valid_neighbours_of_the_bad_inputs_are_accepted(compose_cfg) -> Non
         compose_cfg(["nodes=1000", "data.num_samples=100000"]),
         host=HostFacts(cpu_cores=2, cuda=False, slurm_task=True),
     )
+
+
+@pytest.mark.parametrize(
+    ("label", "stage"),
+    [
+        ("nodes=4 network.bandwith_gbps=3", "override"),
+        ("nodes=4 algorithm=adpsgd algorithm.gossip_margin_rounds=-1", "validate"),
+        ("nodes=4 optim.milestones=[abc]", "compose"),
+    ],
+)
+def test_a_row_of_each_stage_gets_its_error_from_the_command_line(
+    label: str, stage: str, tmp_path
+) -> None:
+    """The table is computed in-process; the command line prints the same error with the exit
+    status the table's header promises (2: override, validate; 1: Hydra's compose)."""
+    (c,) = [c for c in CASES if c.label == label]
+    outcome = _outcome(c)
+    assert outcome.kind == stage, outcome
+    proc = run_cli([*c.overrides, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if outcome.kind == "compose":
+        assert proc.returncode == 1, proc.stderr
+        assert all(words in proc.stderr for words in c.expect), proc.stderr
+    else:
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [f"error: {outcome.message}"]
