@@ -3,9 +3,9 @@
 Efficiency = summed per-step training CPU of every run the sweep trained (each rank's thread CPU
 time of forward, backward, the local step and the mixing arithmetic, AD-PSGD's gossip loop
 included, from its trace: :func:`sgprepro.timing.trace.training_cpu_s`) / (the sweep's wall time
-x the machine's cores). It says how much of the machine the study spent training rather than starting processes,
-evaluating, exchanging messages or waiting on the scheduler. Written to ``efficiency.json`` in
-the sweep directory.
+x the machine's cores). It says how much of the machine the study spent training rather than
+starting processes, evaluating, exchanging messages or waiting on the scheduler. Written to
+``efficiency.json`` in the sweep directory (``training_cpu_s``, ``wall_s``, ``cores``).
 """
 
 from __future__ import annotations
