@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sgprepro.callbacks import efficiency, trained_cpu_s
+from sgprepro.callbacks import efficiency, trained_cpu_s, where_the_wall_went
 from sgprepro.timing.trace import GOSSIP_CPU_KEY
 from sgprepro.tracking import environment_info, git_commit, package_versions
 
@@ -91,6 +91,35 @@ def test_efficiency_counts_only_the_sweeps_own_runs(tmp_path: Path) -> None:
     assert (twice["runs_trained"], twice["runs_already_done"]) == (1, 1)  # seed=0,0: one folder
     everything = efficiency(tmp_path, started, wall_s=4.0, cores=2)  # a cluster sweep's view
     assert (everything["runs_trained"], everything["runs_already_done"]) == (1, 2)
+    assert everything["jobs_s"] is None
+    assert where_the_wall_went(everything) is None  # its jobs ran elsewhere
+
+
+def test_the_wall_splits_into_loops_the_rest_of_the_jobs_and_between_jobs(tmp_path: Path) -> None:
+    started = 1_000_000.0
+    dirs = []
+    for name, walls in (("a", [2.0, 1.0]), ("b", [5.0])):
+        d = tmp_path / name
+        d.mkdir()
+        lines = [{"step": k, "compute_s": 0.1, "wall_s": w} for k, w in enumerate(walls)]
+        (d / "trace_r0.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        (d / "trace_r1.jsonl").write_text(json.dumps({"step": 0, "compute_s": 0.1, "wall_s": 9.0}))
+        (d / "done").write_text("")
+        os.utime(d / "done", (started + 1, started + 1))
+        dirs.append(d)
+    jobs = {dirs[0].resolve(): 6.0, dirs[1].resolve(): 12.0}
+    rec = efficiency(tmp_path, started, wall_s=40.0, cores=2, run_dirs=dirs, job_s=jobs)
+    assert rec["loops_s"] == pytest.approx(8.0)  # rank 0's steps only
+    assert rec["jobs_s"] == pytest.approx(18.0)
+    assert rec["runs"] == [
+        {"run": "a", "loop_s": pytest.approx(3.0), "job_s": 6.0},
+        {"run": "b", "loop_s": pytest.approx(5.0), "job_s": 12.0},
+    ]
+    line = where_the_wall_went(rec)
+    assert line is not None
+    assert "8 s in the iteration loops (rank 0's steps, 20 %)" in line
+    assert "10 s in the rest of the jobs" in line
+    assert line.endswith("22 s between and before jobs")
 
 
 def test_the_staleness_histogram_is_in_increasing_staleness_through_the_json_records(tmp_path):
