@@ -101,7 +101,7 @@ def efficiency(
             loops += loop
             job = (job_s or {}).get(done.parent.resolve())
             runs.append({"run": done.parent.name, "loop_s": loop, "job_s": job})
-    rec: dict[str, Any] = {
+    return {
         "runs_trained": trained,
         "runs_already_done": skipped,
         "training_cpu_s": compute,
@@ -112,7 +112,6 @@ def efficiency(
         "jobs_s": sum(job_s.values()) if job_s else None,
         "runs": runs,
     }
-    return rec
 
 
 def where_the_wall_went(rec: dict[str, Any]) -> str | None:
